@@ -1,0 +1,252 @@
+"""The Python API, for notebooks and scripts; `bnnc` is a thin layer over it.
+
+    import bnnlang
+    model = bnnlang.load("examples/regression_1d.bnn")
+    run = model.run("examples/data/regression_1d.csv", chains=2)
+    table = model.predict(run, "examples/data/regression_1d_grid.csv")
+
+Errors in the model, data or settings raise `bnnlang.BnnError`, whose text is
+the same located message the CLI prints.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from .check.checker import CheckedModel, check
+from .check.data import BoundData, load_data
+from .check.settings import InferSettings
+from .codegen import generate
+from .errors import BnnError, Location
+from .syntax import tree as t
+from .syntax.parser import parse
+
+
+def read_source(path: str | Path) -> str:
+    """Read a model file, refusing missing, unreadable, binary and empty files with a clear message."""
+    spath = str(path)
+    p = Path(path)
+    if not p.exists():
+        raise BnnError(f"Model file '{spath}' does not exist.", Location(spath, 0), hint="Check the path.")
+    if p.is_dir():
+        raise BnnError(f"'{spath}' is a folder, not a model file.", Location(spath, 0), hint="Give a .bnn file.")
+    try:
+        raw = p.read_bytes()
+    except OSError as err:
+        raise BnnError(f"Could not read '{spath}': {err.strerror}.", Location(spath, 0), hint="Check permissions.") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        col = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
+        shown = raw.split(b"\n")[line - 1].decode("utf-8", errors="replace")
+        raise BnnError(
+            f"The file is not UTF-8 text (byte 0x{raw[err.start]:02x}).",
+            Location(spath, line, col, None, shown),
+            hint="Save the model as UTF-8 text.",
+        ) from None
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise BnnError("The file contains NUL bytes; it is not a text model.", Location(spath, line, 1), hint="Give a .bnn text file.")
+    if not text.strip():
+        raise BnnError(
+            "The model file is empty.",
+            Location(spath, 0),
+            hint="A model needs at least a data block, a param or network, and an observe statement.",
+        )
+    return text
+
+
+@dataclass
+class Run:
+    """A finished inference run: the posterior as ArviZ data, its summary and its settings."""
+
+    model: Model
+    idata: Any
+    summary: dict[str, Any]
+    settings: dict[str, Any]
+    path: Path | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Model:
+    """A checked model: its tree, the generated NumPyro program, and ways to run it."""
+
+    def __init__(self, program: t.Program, checked: CheckedModel, model_dir: Path | None) -> None:
+        self.program = program
+        self.checked = checked
+        self.model_dir = model_dir
+
+    @classmethod
+    def from_source(cls, source: str, path: str = "<string>", model_dir: str | Path | None = None) -> Model:
+        program = parse(source, path)
+        mdir = Path(model_dir) if model_dir is not None else (Path(path).parent if path != "<string>" else None)
+        return cls(program, check(program, mdir), mdir)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Model:
+        return cls.from_source(read_source(path), str(path), Path(path).resolve().parent)
+
+    @property
+    def warnings(self) -> list[BnnError]:
+        return self.checked.warnings
+
+    @cached_property
+    def python_source(self) -> str:
+        """The generated NumPyro program: what `bnnc compile` prints and what runs."""
+        return generate(self.checked)
+
+    @cached_property
+    def module(self):
+        from .codegen.load import load_program
+
+        return load_program(self.python_source)
+
+    @property
+    def numpyro_model(self):
+        """The generated model function, for use with any NumPyro tool."""
+        return self.module.model
+
+    def settings(self, **overrides: Any) -> InferSettings:
+        return self.checked.infer.with_overrides(overrides)
+
+    def data(self, path: str | Path, require_observed: bool = True, training_dims: dict | None = None) -> BoundData:
+        return load_data(path, self.checked, require_observed, training_dims)
+
+    def run(self, data: str | Path | BoundData, out: str | Path | None = None, progress: bool = False, **overrides: Any) -> Run:
+        """Check the data and settings, then sample; with `out`, also write a run directory."""
+        from .diagnose.summary import summarize
+        from .infer.arviz_data import site_dims
+        from .infer.nuts import run_nuts
+        from .infer.setup import enable_compilation_cache
+
+        settings = self.settings(**overrides)
+        bound = data if isinstance(data, BoundData) else self.data(data)
+        enable_compilation_cache()
+        t0 = time.perf_counter()
+        module = self.module
+        t_compile = time.perf_counter() - t0
+        result = run_nuts(module, bound.model_kwargs(self.checked), settings, site_dims(self.checked), progress)
+        t1 = time.perf_counter()
+        summary = summarize(result.idata, result.info)
+        timings = {"load_program_s": t_compile, **result.timings, "summary_s": time.perf_counter() - t1}
+        summary["timings"] = timings
+        record = {
+            "format_version": 1,
+            "bnnlang_version": _version(),
+            "model_path": self.program.path,
+            "data_path": str(bound.path),
+            "backend": settings.method,
+            "settings": settings.values,
+            "dims": bound.dims,
+        }
+        run = Run(self, result.idata, summary, record, None, timings)
+        if out is not None:
+            run.path = write_run(run, Path(out))
+        return run
+
+    def predict(
+        self,
+        run: Run | Any,
+        data: str | Path | BoundData,
+        interval: float = 0.9,
+        max_draws: int | None = 1000,
+        seed: int = 0,
+    ) -> dict[str, Any]:
+        """Predictive mean, sd, central interval and uncertainty split for each input row."""
+        from .infer.predict import predictive_draws, summarize_predictions
+
+        idata = run.idata if isinstance(run, Run) else run
+        dims = run.settings.get("dims") if isinstance(run, Run) else None
+        bound = data if isinstance(data, BoundData) else self.data(data, require_observed=False, training_dims=dims)
+        kwargs = bound.model_kwargs(self.checked, observed=False)
+        draws = predictive_draws(self.module, self.checked, idata, kwargs, seed, max_draws)
+        cols = {k: bound.arrays[k] for k in (v.name for v in self.checked.inputs)}
+        table = {}
+        for name, arr in cols.items():
+            if arr.ndim == 1:
+                table[name] = arr
+            else:
+                for j in range(arr.shape[1]):
+                    table[f"{name}.{j}"] = arr[:, j]
+        table.update(summarize_predictions(draws, interval))
+        return table
+
+
+def load(path: str | Path) -> Model:
+    """Parse and check a .bnn file."""
+    return Model.from_file(path)
+
+
+def write_run(run: Run, target: Path) -> Path:
+    from .rundir import RunWriter
+
+    with RunWriter(target) as w:
+        w.text("model.bnn", run.model.program.source)
+        w.text("model.py", run.model.python_source)
+        w.json("settings.json", run.settings)
+        w.json("summary.json", run.summary)
+        w.file("posterior.nc", run.idata.to_netcdf)
+        w.text("log.txt", _log_text(run))
+    return target
+
+
+def _log_text(run: Run) -> str:
+    lines = [f"bnnlang {_version()}", f"model: {run.settings['model_path']}", f"data: {run.settings['data_path']}"]
+    lines.append(f"backend: {run.settings['backend']} {json.dumps(run.settings['settings'])}")
+    for k, v in run.timings.items():
+        lines.append(f"{k}: {v:.3f}")
+    for w in run.model.warnings:
+        lines.append(w.format())
+    return "\n".join(lines) + "\n"
+
+
+def open_run(path: str | Path) -> Run:
+    """Read a run directory written by `bnnc run`, refusing incomplete or foreign folders."""
+    from .infer.arviz_data import az
+    from .rundir import FORMAT_VERSION, REQUIRED
+
+    p = Path(path)
+    spath = str(path)
+    if not p.is_dir():
+        raise BnnError(f"Run directory '{spath}' does not exist.", Location(spath, 0), hint="Give the folder `bnnc run -o` wrote.")
+    missing = [f for f in REQUIRED if not (p / f).is_file()]
+    if missing:
+        raise BnnError(
+            f"'{spath}' is not a complete run directory: {', '.join(missing)} missing.",
+            Location(spath, 0),
+            hint="Run the model again with `bnnc run`.",
+        )
+    try:
+        settings = json.loads((p / "settings.json").read_text(encoding="utf-8"))
+        summary = json.loads((p / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise BnnError(f"The run's settings or summary could not be read: {err}.", Location(spath, 0), hint="Run the model again.") from None
+    if settings.get("format_version") != FORMAT_VERSION:
+        raise BnnError(
+            f"'{spath}' was written by another version of bnnlang (format {settings.get('format_version')}).",
+            Location(spath, 0),
+            hint=f"This version reads run format {FORMAT_VERSION}; run the model again.",
+        )
+    model = Model.from_source((p / "model.bnn").read_text(encoding="utf-8"), str(p / "model.bnn"), _model_dir(settings))
+    try:
+        idata = az.from_netcdf(p / "posterior.nc")
+    except Exception as err:  # netCDF/HDF5 raise many types for a damaged file
+        raise BnnError(f"The posterior in '{spath}' could not be read: {err}.", Location(spath, 0), hint="Run the model again.") from None
+    return Run(model, idata, summary, settings, p)
+
+
+def _model_dir(settings: dict[str, Any]) -> Path | None:
+    mp = settings.get("model_path")
+    return Path(mp).resolve().parent if mp and mp != "<string>" else None
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__

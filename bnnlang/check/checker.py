@@ -1,0 +1,1093 @@
+"""Check a parsed program and produce the `CheckedModel` that code generation reads.
+
+Checks, in order: definitions are unique, names resolve (with suggestions),
+calls match a distribution/function/network/prior signature, shapes broadcast
+to what they must be, networks' layer widths fit together, and the infer
+settings are valid. Sizes are symbolic (a dimension name or a whole number);
+`bind.py` later puts numbers on them from the data.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import BnnError, Location, did_you_mean, plural, source_line
+from ..syntax import tree as t
+from .distributions import ACTIVATIONS, DISTRIBUTIONS, FUNCTIONS, POSITIVE_PARAMS, PRIOR_ROLES, DistSpec
+from .imports import resolve_imports
+from .settings import BACKENDS, InferSettings, check_backend, validate_setting
+
+Size = int | str
+Shape = tuple[Size, ...]
+
+PYTHON_RESERVED = frozenset(
+    """False None True and as assert async await break class continue def del elif else except finally
+    for from global if import in is lambda nonlocal not or pass raise return try while with yield
+    jax jnp dist numpyro np math model main""".split()
+)
+
+
+def py_name(name: str) -> str:
+    """The Python identifier used for a bnnlang name in generated code."""
+    return name + "_" if name in PYTHON_RESERVED else name
+
+
+# ---------------------------------------------------------------- the checked model
+
+
+@dataclass
+class DataVar:
+    decl: t.DataDecl
+    shape: Shape
+    bound: tuple[Size, Size] | None
+    observed: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.decl.name
+
+    @property
+    def base(self) -> str:
+        return self.decl.type.base
+
+
+@dataclass
+class PriorUse:
+    """The prior of one weight or bias: a distribution, or a prior definition with its arguments."""
+
+    role: str
+    call: t.Call
+    prior_def: t.PriorDef | None = None
+    args: dict[str, t.Expr] = field(default_factory=dict)
+
+
+@dataclass
+class Dense:
+    path: str
+    fan_in: Size
+    units: Size
+    activation: str
+    weight: PriorUse
+    bias: PriorUse
+
+
+@dataclass
+class Residual:
+    path: str
+    layers: list
+
+
+@dataclass
+class Activation:
+    path: str
+    activation: str
+
+
+@dataclass
+class CheckedNetwork:
+    node: t.Network
+    fan_in: Size
+    layers: list
+    out_units: Size  # width of the last layer
+    squeeze: bool  # output declared as real[rows]: drop the unit axis
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+
+@dataclass
+class CheckedModel:
+    program: t.Program
+    data: dict[str, DataVar]
+    consts: dict[str, int]
+    input_dims: dict[str, tuple[str, int]]  # dim -> (input variable, axis) it is read from
+    arg_dims: list[str]  # dims the model takes as keyword arguments
+    params: list[t.Param]  # in dependency order
+    param_shapes: dict[str, Shape]
+    networks: dict[str, CheckedNetwork]
+    prior_defs: dict[str, tuple[str, t.PriorDef]]  # used prior name -> (module, definition)
+    observes: list[t.Observe]
+    infer: InferSettings
+    warnings: list[BnnError] = field(default_factory=list)
+
+    @property
+    def inputs(self) -> list[DataVar]:
+        return [v for v in self.data.values() if not v.observed]
+
+    @property
+    def observed(self) -> list[DataVar]:
+        return [v for v in self.data.values() if v.observed]
+
+    @property
+    def dims(self) -> list[str]:
+        names: list[str] = []
+        for v in self.data.values():
+            for s in v.shape + (v.bound or ()):
+                for sym in symbols(s):
+                    if sym not in names:
+                        names.append(sym)
+        return names
+
+
+def symbols(size: Size) -> list[str]:
+    return [] if isinstance(size, int) else re.findall(r"[A-Za-z_][A-Za-z0-9_]*", size)
+
+
+def shape_str(shape: Shape) -> str:
+    return "[" + ", ".join(str(s) for s in shape) + "]" if shape else "a scalar"
+
+
+# ---------------------------------------------------------------- scopes
+
+DATA, DIM, PARAM, NETWORK, PRIOR, LOCAL, FAN = "data", "dim", "param", "network", "prior", "local", "fan"
+
+
+@dataclass
+class Entry:
+    kind: str
+    shape: Shape = ()
+    span: t.Span = field(default_factory=t.Span.unknown)
+    base: str = "real"
+
+
+class Checker:
+    def __init__(self, program: t.Program, model_dir: Path | None) -> None:
+        self.program = program
+        self.path = program.path
+        self.source = program.source
+        self.model_dir = model_dir
+        self.warnings: list[BnnError] = []
+
+    # ---------------------------------------------------------- errors
+    def loc(self, span: t.Span, path: str | None = None, source: str | None = None) -> Location:
+        src = self.source if source is None else source
+        end = span.end_column if span.end_line == span.line else None
+        return Location(path or self.path, span.line, span.column, end, source_line(src, span.line))
+
+    def error(self, message: str, span: t.Span, hint: str | None = None) -> BnnError:
+        return BnnError(message, self.loc(span, self.cur_path, self.cur_source), hint=hint)
+
+    def warn(self, message: str, span: t.Span, hint: str | None = None) -> None:
+        self.warnings.append(BnnError(message, self.loc(span), hint=hint, kind="warning"))
+
+    cur_path: str | None = None
+    cur_source: str | None = None
+
+    # ---------------------------------------------------------- driver
+    def run(self) -> CheckedModel:
+        items = self.program.items
+        imported = resolve_imports(self.program, self.model_dir)
+        self.prior_defs: dict[str, tuple[str, t.PriorDef, str, str]] = {}
+        for name, (module, pdef) in imported.items():
+            mpath = pdef_path = _module_path(module, self.model_dir)
+            self.prior_defs[name] = (module, pdef, str(pdef_path), mpath.read_text(encoding="utf-8"))
+
+        self.scope: dict[str, Entry] = {}
+        data_blocks = [i for i in items if isinstance(i, t.DataBlock)]
+        if len(data_blocks) > 1:
+            raise self.error("A model has one data block.", data_blocks[1].span, "Merge the two data blocks.")
+        self.consts: dict[str, int] = {}
+        self.data: dict[str, DataVar] = {}
+        if data_blocks:
+            self.check_data(data_blocks[0])
+
+        for item in items:
+            if isinstance(item, t.PriorDef):
+                self.define(item.name, Entry(PRIOR, span=item.span))
+                self.prior_defs[item.name] = ("", item, self.path, self.source)
+            elif isinstance(item, t.Param):
+                self.define(item.name, Entry(PARAM, span=item.span))
+            elif isinstance(item, t.Network):
+                self.define(item.name, Entry(NETWORK, span=item.span))
+        for name, (_, pdef, _, _) in self.prior_defs.items():
+            if name not in self.scope:
+                self.scope[name] = Entry(PRIOR, span=pdef.span)
+
+        for _, pdef, ppath, psrc in self.prior_defs.values():
+            self.check_prior_def(pdef, ppath, psrc)
+
+        params = [i for i in items if isinstance(i, t.Param)]
+        self.param_shapes: dict[str, Shape] = {}
+        ordered = self.order_params(params)
+        for p in ordered:
+            shape = self.check_param(p)
+            self.param_shapes[p.name] = shape
+            self.scope[p.name] = Entry(PARAM, shape, p.span)
+
+        networks = [i for i in items if isinstance(i, t.Network)]
+        self.network_nodes = {n.name: n for n in networks}
+        self.network_calls: dict[str, tuple[Size, t.Span]] = {}
+        self.used_priors: set[str] = set()
+
+        observes = [i for i in items if isinstance(i, t.Observe)]
+        seen_obs: dict[str, t.Observe] = {}
+        for obs in observes:
+            self.check_observe(obs, seen_obs)
+        if not observes:
+            self.warn(
+                "The model observes nothing, so its posterior is its prior.",
+                items[0].span if items else t.Span(1, 1, 1, 1),
+                "Add `observe y ~ ...` for the data the model should fit.",
+            )
+
+        checked_networks: dict[str, CheckedNetwork] = {}
+        for net in networks:
+            if net.name not in self.network_calls:
+                raise self.error(
+                    f"Network '{net.name}' is never called, so its input width is unknown.",
+                    net.span,
+                    f"Use it in an observe statement, as in `observe y ~ Normal({net.name}(x), sigma)`, or remove it.",
+                )
+            checked_networks[net.name] = self.check_network(net)
+
+        for obs in observes:
+            self.data[obs.name].observed = True
+        for v in self.data.values():
+            if not v.observed and not self.used_data.get(v.name):
+                self.warn(f"Data variable '{v.name}' is never used.", v.decl.span, "Remove it or use it.")
+
+        infer = self.check_infer([i for i in items if isinstance(i, t.Infer)])
+        input_dims, arg_dims = self.dim_sources()
+        for p in params:
+            for sz in self.param_shapes[p.name]:
+                for sym in symbols(sz):
+                    if sym not in self.consts and sym not in input_dims and sym not in arg_dims:
+                        arg_dims.append(sym)
+        used_defs = {k: (m, d) for k, (m, d, _, _) in self.prior_defs.items() if k in self.used_priors}
+        return CheckedModel(
+            program=self.program,
+            data=self.data,
+            consts=self.consts,
+            input_dims=input_dims,
+            arg_dims=arg_dims,
+            params=ordered,
+            param_shapes=self.param_shapes,
+            networks=checked_networks,
+            prior_defs=used_defs,
+            observes=observes,
+            infer=infer,
+            warnings=self.warnings,
+        )
+
+    def define(self, name: str, entry: Entry) -> None:
+        if name in self.scope:
+            prev = self.scope[name]
+            where = f" at line {prev.span.line}" if prev.span.line else ""
+            raise self.error(
+                f"'{name}' is already defined{where}.",
+                entry.span,
+                "Each data variable, dimension, param, network and prior needs its own name.",
+            )
+        if name in DISTRIBUTIONS or name in FUNCTIONS:
+            raise self.error(
+                f"'{name}' is the name of a built-in {'distribution' if name in DISTRIBUTIONS else 'function'}.",
+                entry.span,
+                "Choose another name.",
+            )
+        self.scope[name] = entry
+
+    # ---------------------------------------------------------- data
+    def check_data(self, block: t.DataBlock) -> None:
+        self.used_data: dict[str, bool] = {}
+        for item in block.items:
+            if isinstance(item, t.DimConst):
+                if not item.value.is_int or item.value.value < 1:
+                    raise self.error(
+                        f"Dimension '{item.name}' must be a whole number of at least 1.",
+                        item.value.span,
+                        f"Write it as `{item.name} = 3`.",
+                    )
+                self.define(item.name, Entry(DIM, (), item.span, "int"))
+                self.consts[item.name] = int(item.value.value)
+        for item in block.items:
+            if isinstance(item, t.DataDecl):
+                self.define(item.name, Entry(DATA, span=item.span))
+        # dims named in shapes become scalar ints usable in expressions
+        for item in block.items:
+            if not isinstance(item, t.DataDecl):
+                continue
+            shape = tuple(self.size_of(d) for d in item.type.shape)
+            bound = None
+            if item.type.bound is not None:
+                if item.type.base != "int":
+                    raise self.error(
+                        "Only int data can have a range.",
+                        item.type.span,
+                        f"Declare it as `{item.name}: int{shape_str(shape) if shape else ''} in 0..K-1`.",
+                    )
+                bound = (self.size_of(item.type.bound[0]), self.size_of(item.type.bound[1]))
+            if item.columns is not None:
+                if len(shape) != 2:
+                    raise self.error(
+                        "A column list fits a matrix variable.",
+                        item.span,
+                        f"Declare it as `{item.name}: real[N, {len(item.columns)}] from (...)`.",
+                    )
+                if isinstance(shape[1], int) and shape[1] != len(item.columns):
+                    raise self.error(
+                        f"'{item.name}' has {shape[1]} columns but the list names {len(item.columns)}.",
+                        item.span,
+                        "Make the width match the column list.",
+                    )
+            self.data[item.name] = DataVar(item, shape, bound)
+            self.scope[item.name] = Entry(DATA, shape, item.span, item.type.base)
+            self.used_data[item.name] = False
+        for v in self.data.values():
+            for sz in v.shape + (v.bound or ()):
+                for sym in symbols(sz):
+                    if sym not in self.scope:
+                        self.scope[sym] = Entry(DIM, (), v.decl.span, "int")
+                    elif self.scope[sym].kind != DIM:
+                        raise self.error(
+                            f"'{sym}' is used as a dimension but is a data variable.",
+                            v.decl.type.span,
+                            "Dimension names and variable names must differ.",
+                        )
+
+    def size_of(self, dim: t.Dim) -> Size:
+        if dim.name is None:
+            return dim.offset
+        if dim.name in self.consts:
+            return self.consts[dim.name] + dim.offset
+        return str(dim)
+
+    # ---------------------------------------------------------- priors defined in the language
+    def check_prior_def(self, pdef: t.PriorDef, path: str, source: str) -> None:
+        self.cur_path, self.cur_source = path, source
+        try:
+            local: dict[str, Entry] = {"fan_in": Entry(FAN, (), pdef.span, "int"), "fan_out": Entry(FAN, (), pdef.span)}
+            for p in pdef.params:
+                if p.name in local:
+                    raise self.error(f"Prior parameter '{p.name}' is defined twice.", p.span, "Rename one of them.")
+                local[p.name] = Entry(LOCAL, (), p.span)
+            for lp in pdef.locals:
+                if lp.name in local:
+                    raise self.error(f"'{lp.name}' is already defined in prior '{pdef.name}'.", lp.span)
+                shape = tuple(self.prior_size(d, pdef) for d in lp.shape)
+                self.check_dist(lp.dist, local, target=shape, role="param")
+                local[lp.name] = Entry(LOCAL, shape, lp.span)
+            self.check_dist(lp_value := pdef.value, local, target=None, role="value")
+            del lp_value
+        finally:
+            self.cur_path = self.cur_source = None
+
+    def prior_size(self, d: t.Dim, pdef: t.PriorDef) -> Size:
+        if d.name is None:
+            return d.offset
+        if d.name not in ("fan_in", "fan_out") or d.offset:
+            raise self.error(
+                f"Inside a prior, shapes use fan_in, fan_out or numbers; '{d}' is not one of them.",
+                d.span,
+                "A per-unit scale is `param lam[fan_out] ~ HalfCauchy(1)`.",
+            )
+        return d.name
+
+    # ---------------------------------------------------------- params
+    def order_params(self, params: list[t.Param]) -> list[t.Param]:
+        """Sort params so that each comes after the params its prior uses."""
+        by_name = {p.name: p for p in params}
+        deps = {p.name: [n for n in names_in(p.dist) if n in by_name] for p in params}
+        ordered: list[t.Param] = []
+        state: dict[str, int] = {}
+
+        def visit(name: str, chain: list[str]) -> None:
+            if state.get(name) == 2:
+                return
+            if state.get(name) == 1:
+                cycle = " -> ".join(chain[chain.index(name) :] + [name])
+                raise self.error(
+                    f"Params depend on each other in a cycle: {cycle}.",
+                    by_name[name].span,
+                    "A param's prior may use other params only if they do not depend on it.",
+                )
+            state[name] = 1
+            for dep in deps[name]:
+                visit(dep, chain + [name])
+            state[name] = 2
+            ordered.append(by_name[name])
+
+        for p in params:
+            visit(p.name, [])
+        return ordered
+
+    def check_param(self, p: t.Param) -> Shape:
+        shape = tuple(self.size_of(d) for d in p.shape)
+        for d, sz in zip(p.shape, shape):
+            for sym in symbols(sz):
+                if sym not in self.scope or self.scope[sym].kind != DIM:
+                    guess = did_you_mean(sym, [k for k, e in self.scope.items() if e.kind == DIM])
+                    raise self.error(
+                        f"Unknown dimension '{sym}' in the shape of '{p.name}'.",
+                        d.span,
+                        guess or "Dimensions come from the data block, e.g. `x: real[N, D]` or `K = 3`.",
+                    )
+            if isinstance(sz, int) and sz < 1:
+                raise self.error("Dimensions must be at least 1.", d.span)
+        if p.dist.func in self.prior_defs:
+            raise self.error(
+                f"'{p.dist.func}' is a layer prior; it applies to a network's weight or bias.",
+                p.dist.func_span,
+                f"Use it inside a network: `dense(50, tanh) {{ weight ~ {p.dist.func}() }}`.",
+            )
+        self.check_dist(p.dist, self.scope, target=shape, role="param", forbid_networks=True)
+        return shape
+
+    # ---------------------------------------------------------- distributions and expressions
+    def check_dist(
+        self,
+        call: t.Call,
+        scope: dict[str, Entry],
+        target: Shape | None,
+        role: str,
+        forbid_networks: bool = False,
+        observed: DataVar | None = None,
+    ) -> DistSpec:
+        spec = DISTRIBUTIONS.get(call.func)
+        if spec is None:
+            kinds = {e.kind for n, e in scope.items() if n == call.func}
+            if NETWORK in kinds or call.func in FUNCTIONS:
+                what = "a network" if NETWORK in kinds else "a function"
+                raise self.error(
+                    f"Expected a distribution after '~', found {what} '{call.func}'.",
+                    call.func_span,
+                    f"Wrap it in a distribution, as in `Normal({call.func}(...), sigma)`.",
+                )
+            guess = did_you_mean(call.func, DISTRIBUTIONS)
+            raise self.error(
+                f"Unknown distribution '{call.func}'.",
+                call.func_span,
+                guess or "Distributions: " + ", ".join(DISTRIBUTIONS) + ".",
+            )
+        bound = self.bind_args(call, spec)
+        shapes: dict[str, Shape] = {}
+        for pname, expr in bound.items():
+            shapes[pname] = self.expr_shape(expr, scope, forbid_networks)
+            if isinstance(expr, t.Number) and pname in POSITIVE_PARAMS and expr.value <= 0:
+                raise self.error(
+                    f"{spec.name}'s {pname} must be positive; got {expr.text}.",
+                    expr.span,
+                    f"Signature: {spec.signature()}.",
+                )
+            if isinstance(expr, t.Neg) and isinstance(expr.operand, t.Number) and pname in POSITIVE_PARAMS:
+                raise self.error(f"{spec.name}'s {pname} must be positive.", expr.span, f"Signature: {spec.signature()}.")
+        if spec.name == "Uniform":
+            lo, hi = bound["low"], bound["high"]
+            if isinstance(lo, t.Number) and isinstance(hi, t.Number) and lo.value >= hi.value:
+                raise self.error("Uniform's low must be below its high.", call.span)
+        # batch shape of each argument (vector params drop their last axis)
+        batch: list[tuple[str, Shape]] = []
+        event: Shape = ()
+        for pname, shp in shapes.items():
+            if pname in spec.vector_params:
+                if not shp:
+                    if spec.name == "Dirichlet":
+                        continue
+                    raise self.error(
+                        f"{spec.name}'s {pname} must be a vector (one entry per category), got a scalar.",
+                        bound[pname].span,
+                        "Give it a network output with one column per class, e.g. `logits = net(x)` "
+                        "with `-> real[N, K]`.",
+                    )
+                event = shp[-1:]
+                shp = shp[:-1]
+            batch.append((pname, shp))
+        if target is None:
+            return spec
+        tgt_batch = target[: len(target) - spec.event_rank] if spec.event_rank else target
+        if spec.event_rank:
+            if not target:
+                raise self.error(
+                    f"{spec.name} draws a vector; give '{role}' a shape such as [K].",
+                    call.span,
+                    "Write `param p[K] ~ Dirichlet(1)`.",
+                )
+            if event and not same_size(event[0], target[-1]):
+                raise self.error(
+                    f"{spec.name}'s concentration has {event[0]} entries but the target has {target[-1]}.",
+                    call.span,
+                )
+        for pname, shp in batch:
+            ok, result = broadcast(shp, tgt_batch)
+            if not ok or tuple(result) != tuple(tgt_batch):
+                what = f"'{observed.name}'" if observed else f"the {role}"
+                raise self.error(
+                    f"{spec.name}'s {pname} has shape {shape_str(shp)}, which does not fit {what} of shape "
+                    f"{shape_str(tgt_batch)}.",
+                    bound[pname].span,
+                    _shape_hint(shp, tgt_batch),
+                )
+        if observed is not None and spec.name == "Categorical" and event:
+            if observed.bound is not None and not same_size(observed.bound[1], _minus_one(event[0])):
+                raise self.error(
+                    f"Categorical's logits have {event[0]} columns but '{observed.name}' is declared in "
+                    f"{observed.bound[0]}..{observed.bound[1]}.",
+                    call.span,
+                    f"Declare `{observed.name}: int[...] in 0..{_minus_one(event[0])}`.",
+                )
+        return spec
+
+    def bind_args(self, call: t.Call, spec: DistSpec) -> dict[str, t.Expr]:
+        names = list(spec.params)
+        if len(call.args) > len(names):
+            raise self.error(
+                f"{spec.name} takes at most {plural(len(names), 'argument')}; got {len(call.args)}.",
+                call.span,
+                f"Signature: {spec.signature()}.",
+            )
+        bound: dict[str, t.Expr] = dict(zip(names, call.args))
+        for kw in call.kwargs:
+            pname = spec.alternatives.get(kw.name, kw.name)
+            if kw.name not in spec.params and kw.name not in spec.alternatives:
+                guess = did_you_mean(kw.name, list(spec.params) + list(spec.alternatives))
+                raise self.error(
+                    f"{spec.name} has no argument '{kw.name}'.",
+                    kw.span,
+                    (guess + " " if guess else "") + f"Signature: {spec.signature()}.",
+                )
+            if pname in bound or kw.name in bound:
+                raise self.error(f"{spec.name}'s {pname} is given twice.", kw.span, f"Signature: {spec.signature()}.")
+            bound[kw.name] = kw.value
+        given = {spec.alternatives.get(k, k) for k in bound}
+        missing = [p for p in spec.params[: spec.required] if p not in given]
+        if missing:
+            raise self.error(
+                f"{spec.name} needs {', '.join(missing)}.",
+                call.span,
+                f"Signature: {spec.signature()}.",
+            )
+        return bound
+
+    def expr_shape(self, expr: t.Expr, scope: dict[str, Entry], forbid_networks: bool = False) -> Shape:
+        if isinstance(expr, t.Number):
+            return ()
+        if isinstance(expr, t.Name):
+            entry = scope.get(expr.id)
+            if entry is None:
+                guess = did_you_mean(expr.id, [n for n, e in scope.items() if e.kind not in (NETWORK, PRIOR)])
+                raise self.error(
+                    f"Unknown name '{expr.id}'.",
+                    expr.span,
+                    guess or "Names must be declared as data, dimensions or params before use.",
+                )
+            if entry.kind in (NETWORK, PRIOR):
+                raise self.error(
+                    f"'{expr.id}' is a {'network' if entry.kind == NETWORK else 'prior'}; it must be called.",
+                    expr.span,
+                    f"Call it, as in `{expr.id}(x)`." if entry.kind == NETWORK else "Use it after '~' on a weight.",
+                )
+            if entry.kind == DATA:
+                self.used_data[expr.id] = True
+            return entry.shape
+        if isinstance(expr, t.Neg):
+            return self.expr_shape(expr.operand, scope, forbid_networks)
+        if isinstance(expr, t.BinOp):
+            left = self.expr_shape(expr.left, scope, forbid_networks)
+            right = self.expr_shape(expr.right, scope, forbid_networks)
+            ok, result = broadcast(left, right)
+            if not ok:
+                raise self.error(
+                    f"Shapes {shape_str(left)} and {shape_str(right)} do not broadcast in '{expr.op}'.",
+                    expr.span,
+                    "Element-wise arithmetic needs equal sizes or a size of 1 on each axis.",
+                )
+            return result
+        if isinstance(expr, t.Index):
+            return self.index_shape(expr, scope, forbid_networks)
+        if isinstance(expr, t.Call):
+            return self.call_shape(expr, scope, forbid_networks)
+        raise AssertionError(f"unknown expression {expr!r}")
+
+    def index_shape(self, expr: t.Index, scope: dict[str, Entry], forbid_networks: bool) -> Shape:
+        base = self.expr_shape(expr.base, scope, forbid_networks)
+        if len(expr.indices) > len(base):
+            raise self.error(
+                f"Too many indices: the value has shape {shape_str(base)}.",
+                expr.span,
+                "Index each axis at most once, e.g. out[:, 0].",
+            )
+        out: list[Size] = []
+        for axis, idx in enumerate(expr.indices):
+            if isinstance(idx, t.SliceAll):
+                out.append(base[axis])
+                continue
+            if isinstance(idx, t.Number):
+                if not idx.is_int or idx.value < 0:
+                    raise self.error("An index must be a whole number from 0.", idx.span)
+                if isinstance(base[axis], int) and idx.value >= base[axis]:
+                    raise self.error(
+                        f"Index {int(idx.value)} is out of range for an axis of size {base[axis]}.",
+                        idx.span,
+                        f"Indices run from 0 to {base[axis] - 1}.",
+                    )
+                continue
+            ishape = self.expr_shape(idx, scope, forbid_networks)
+            if not (isinstance(idx, t.Name) and scope.get(idx.id) and scope[idx.id].base == "int"):
+                raise self.error(
+                    "An index must be a whole number, ':' or an int data variable.",
+                    idx.span,
+                    "Group effects look like `a[group]` with `group: int[N] in 0..G-1`.",
+                )
+            out.extend(ishape)
+        out.extend(base[len(expr.indices) :])
+        return tuple(out)
+
+    def call_shape(self, call: t.Call, scope: dict[str, Entry], forbid_networks: bool) -> Shape:
+        entry = scope.get(call.func)
+        if call.func in FUNCTIONS and entry is None:
+            if len(call.args) != 1 or call.kwargs:
+                raise self.error(f"{call.func} takes one argument.", call.span, f"Write `{call.func}(x)`.")
+            return self.expr_shape(call.args[0], scope, forbid_networks)
+        if entry is not None and entry.kind == NETWORK:
+            if forbid_networks:
+                raise self.error(
+                    f"Network '{call.func}' can only be used in observe statements.",
+                    call.span,
+                    "Priors of params cannot depend on network outputs.",
+                )
+            return self.network_call_shape(call, scope)
+        if call.func in DISTRIBUTIONS:
+            raise self.error(
+                f"Distribution '{call.func}' can only appear after '~'.",
+                call.func_span,
+                "Use a param: `param z ~ Normal(0, 1)`, then use z in the expression.",
+            )
+        if entry is not None and entry.kind == PRIOR:
+            raise self.error(
+                f"'{call.func}' is a prior; it can only appear after '~' on a weight or bias.",
+                call.func_span,
+            )
+        candidates = list(FUNCTIONS) + [n for n, e in scope.items() if e.kind == NETWORK]
+        guess = did_you_mean(call.func, candidates)
+        raise self.error(
+            f"Unknown function '{call.func}'.",
+            call.func_span,
+            guess or f"Functions: {', '.join(FUNCTIONS)}; or a network defined in this file.",
+        )
+
+    def network_call_shape(self, call: t.Call, scope: dict[str, Entry]) -> Shape:
+        net = self.network_nodes[call.func]
+        if len(call.args) != 1 or call.kwargs:
+            raise self.error(
+                f"Network '{net.name}' takes one input; got {len(call.args) + len(call.kwargs)}.",
+                call.span,
+                f"Call it as `{net.name}(x)`.",
+            )
+        arg = self.expr_shape(call.args[0], scope)
+        if len(arg) != 2:
+            hint = "Declare the input as a matrix, e.g. `x: real[N, 1]` for one feature."
+            raise self.error(
+                f"A network's input must be a matrix [rows, features]; this one has shape {shape_str(arg)}.",
+                call.args[0].span,
+                hint,
+            )
+        prev = self.network_calls.get(net.name)
+        if prev is not None and not same_size(prev[0], arg[1]):
+            raise self.error(
+                f"Network '{net.name}' was called with {prev[0]} features at line {prev[1].line}, here with {arg[1]}.",
+                call.span,
+                "A network's weights fix its input width.",
+            )
+        self.network_calls.setdefault(net.name, (arg[1], call.span))
+        out = tuple(self.size_of(d) for d in net.output.shape)
+        return (arg[0],) + out[1:]
+
+    # ---------------------------------------------------------- observe
+    def check_observe(self, obs: t.Observe, seen: dict[str, t.Observe]) -> None:
+        var = self.data.get(obs.name)
+        if var is None:
+            entry = self.scope.get(obs.name)
+            if entry is not None and entry.kind == PARAM:
+                raise self.error(
+                    f"'{obs.name}' is a param; only data can be observed.",
+                    obs.span,
+                    f"Declare '{obs.name}' in the data block.",
+                )
+            guess = did_you_mean(obs.name, self.data)
+            raise self.error(
+                f"Observed variable '{obs.name}' is not declared in the data block.",
+                obs.span,
+                guess or f"Add `{obs.name}: real[N]` to the data block.",
+            )
+        if obs.name in seen:
+            raise self.error(
+                f"'{obs.name}' is observed twice (first at line {seen[obs.name].span.line}).",
+                obs.span,
+                "Each data variable has one likelihood.",
+            )
+        seen[obs.name] = obs
+        if not var.shape:
+            raise self.error(
+                f"Observed '{obs.name}' must have at least one dimension (the data rows).",
+                var.decl.span,
+                f"Declare it as `{obs.name}: real[N]`.",
+            )
+        spec = self.check_dist(obs.dist, self.scope, target=var.shape, role=obs.name, observed=var)
+        if spec.support in ("simplex",):
+            raise self.error(f"{spec.name} cannot be observed in this version.", obs.dist.span)
+        if spec.discrete and var.base != "int":
+            raise self.error(
+                f"{spec.name} gives whole numbers but '{obs.name}' is declared real.",
+                obs.dist.func_span,
+                f"Declare it as `{obs.name}: int{shape_str(var.shape)}`"
+                + (" in 0..1" if spec.name == "Bernoulli" else "")
+                + ".",
+            )
+        if not spec.discrete and var.base == "int":
+            raise self.error(
+                f"{spec.name} is continuous but '{obs.name}' is declared int.",
+                obs.dist.func_span,
+                "Use Bernoulli, Categorical or Poisson for whole-number data, or declare it real.",
+            )
+        if spec.name == "Bernoulli" and var.bound is not None and (var.bound != (0, 1)):
+            raise self.error(
+                f"Bernoulli data are 0 or 1, but '{obs.name}' is declared in {var.bound[0]}..{var.bound[1]}.",
+                var.decl.span,
+                "Declare it `in 0..1`.",
+            )
+        if spec.name == "Categorical" and var.bound is None:
+            self.warn(
+                f"'{obs.name}' has no declared range; labels will be checked against the logits' width.",
+                var.decl.span,
+                f"Declare `{obs.name}: int{shape_str(var.shape)} in 0..K-1`.",
+            )
+
+    # ---------------------------------------------------------- networks
+    def check_network(self, net: t.Network) -> CheckedNetwork:
+        if net.input in self.data and len(self.data[net.input].shape) != 2:
+            pass  # the call site checks the argument's shape
+        out = tuple(self.size_of(d) for d in net.output.shape)
+        if net.output.base != "real" or not out or len(out) > 2 or net.output.bound is not None:
+            raise self.error(
+                "A network's output is real[rows] or real[rows, K].",
+                net.output.span,
+                f"Write `network {net.name}({net.input}) -> real[N]` for one output per row.",
+            )
+        for d in net.output.shape:
+            if d.name is not None and d.name not in self.scope and d.name not in self.consts:
+                raise self.error(f"Unknown dimension '{d}' in the output of '{net.name}'.", d.span)
+        fan_in = self.network_calls[net.name][0]
+        defaults: dict[str, t.PriorAssign] = {}
+        for d in net.defaults:
+            self.check_role(d)
+            if d.role in defaults:
+                raise self.error(f"Default {d.role} prior given twice.", d.span, "Keep one.")
+            defaults[d.role] = d
+        if not net.layers:
+            raise self.error(f"Network '{net.name}' has no layers.", net.span, "Add layers such as `dense(1)`.")
+        layers, width = self.check_layers(net.layers, fan_in, defaults, net.name, "")
+        want = out[1] if len(out) == 2 else 1
+        if not same_size(width, want):
+            hint = (
+                f"End the network with `dense({want})`."
+                if len(out) == 2
+                else f"End with `dense(1)` for `-> {shape_str(out)[1:-1] and 'real' + shape_str(out)}`, "
+                f"or declare the output as real[{out[0]}, {width}]."
+            )
+            raise self.error(
+                f"Network '{net.name}' ends with width {width} but its output is declared {shape_str(out)}.",
+                net.output.span,
+                hint,
+            )
+        return CheckedNetwork(net, fan_in, layers, width, squeeze=len(out) == 1)
+
+    def check_role(self, pa: t.PriorAssign) -> None:
+        if pa.role not in PRIOR_ROLES:
+            guess = did_you_mean(pa.role, PRIOR_ROLES)
+            raise self.error(
+                f"A layer has a weight and a bias; '{pa.role}' is neither.",
+                pa.span,
+                guess or "Write `weight ~ ...` or `bias ~ ...`.",
+            )
+
+    def check_layers(
+        self, layers: tuple[t.Layer, ...], width: Size, defaults: dict[str, t.PriorAssign], net: str, prefix: str
+    ) -> tuple[list, Size]:
+        out: list = []
+        for i, layer in enumerate(layers):
+            path = f"{prefix}{i}"
+            if layer.kind == "dense":
+                units, activation = self.dense_args(layer)
+                priors = {}
+                for pa in layer.priors:
+                    self.check_role(pa)
+                    if pa.role in priors:
+                        raise self.error(f"The {pa.role} prior is given twice.", pa.span, "Keep one.")
+                    priors[pa.role] = pa
+                uses = {}
+                for role in PRIOR_ROLES:
+                    pa = priors.get(role) or defaults.get(role)
+                    shape = (width, units) if role == "weight" else (units,)
+                    uses[role] = self.check_prior_use(pa, role, shape)
+                out.append(Dense(path, width, units, activation, uses["weight"], uses["bias"]))
+                width = units
+            elif layer.kind == "residual":
+                if layer.has_args or layer.priors:
+                    raise self.error(
+                        "A residual block holds layers only.",
+                        layer.span,
+                        "Write `residual { dense(50, tanh) dense(50) }`.",
+                    )
+                if not layer.layers:
+                    raise self.error("A residual block needs at least one layer.", layer.span)
+                inner, inner_width = self.check_layers(layer.layers, width, defaults, net, path + ".")
+                if not same_size(inner_width, width):
+                    raise self.error(
+                        f"A residual block must keep its width: it takes {width} and gives {inner_width}.",
+                        layer.span,
+                        f"End the block with `dense({width})`.",
+                    )
+                out.append(Residual(path, inner))
+            elif layer.kind in ACTIVATIONS:
+                if layer.has_args or layer.has_body:
+                    raise self.error(f"Activation layer '{layer.kind}' takes no arguments.", layer.span)
+                out.append(Activation(path, layer.kind))
+            else:
+                guess = did_you_mean(layer.kind, ["dense", "residual", *ACTIVATIONS])
+                raise self.error(
+                    f"Unknown layer '{layer.kind}'.",
+                    layer.span,
+                    guess or "Layers: dense(units, activation), residual { ... }, or an activation name.",
+                )
+            if layer.kind != "dense" and layer.priors:
+                raise self.error("Only dense layers have weight and bias priors.", layer.priors[0].span)
+        return out, width
+
+    def dense_args(self, layer: t.Layer) -> tuple[Size, str]:
+        if layer.layers:
+            raise self.error("A dense layer's body holds weight and bias priors, not layers.", layer.layers[0].span)
+        args = list(layer.args)
+        for kw in layer.kwargs:
+            if kw.name == "units" and not args:
+                args.insert(0, kw.value)
+            elif kw.name == "activation" and len(args) <= 1:
+                args.append(kw.value)
+            else:
+                raise self.error(f"dense has no argument '{kw.name}' here.", kw.span, "Write dense(units, activation).")
+        if not args or len(args) > 2:
+            raise self.error(
+                "dense takes the number of units and an optional activation.",
+                layer.span,
+                "Write `dense(50, tanh)` or `dense(1)`.",
+            )
+        u = args[0]
+        if isinstance(u, t.Number):
+            if not u.is_int or u.value < 1:
+                raise self.error("A layer's units must be a whole number of at least 1.", u.span)
+            units: Size = int(u.value)
+        elif isinstance(u, t.Name) and self.scope.get(u.id) is not None and self.scope[u.id].kind == DIM:
+            units = self.consts.get(u.id, u.id)
+        else:
+            raise self.error(
+                "A layer's units must be a number or a dimension name.", u.span, "Write `dense(50)` or `dense(K)`."
+            )
+        activation = "identity"
+        if len(args) == 2:
+            a = args[1]
+            if not isinstance(a, t.Name) or a.id not in ACTIVATIONS:
+                name = a.id if isinstance(a, t.Name) else "this"
+                guess = did_you_mean(name, ACTIVATIONS)
+                raise self.error(
+                    f"Unknown activation '{name}'.",
+                    a.span,
+                    guess or "Activations: " + ", ".join(ACTIVATIONS) + ".",
+                )
+            activation = a.id
+        return units, activation
+
+    def check_prior_use(self, pa: t.PriorAssign | None, role: str, shape: Shape) -> PriorUse:
+        if pa is None:
+            # Built-in defaults: Neal's fan-in scaling for weights, Normal(0, 1) for biases.
+            fan = t.Call("sqrt", (t.Name("fan_in"),))
+            call = (
+                t.Call("Normal", (t.Number(0.0, "0"), t.BinOp("/", t.Number(1.0, "1"), fan)))
+                if role == "weight"
+                else t.Call("Normal", (t.Number(0.0, "0"), t.Number(1.0, "1")))
+            )
+            return PriorUse(role, call)
+        call = pa.rhs
+        layer_scope = dict(self.scope)
+        layer_scope["fan_in"] = Entry(FAN, ())
+        layer_scope["fan_out"] = Entry(FAN, ())
+        if call.func in self.prior_defs:
+            module, pdef, _, _ = self.prior_defs[call.func]
+            self.used_priors.add(call.func)
+            args = self.bind_prior_args(call, pdef, layer_scope)
+            for lp in pdef.locals:
+                lshape = tuple(self.subst_fan(s, shape) for s in (self.prior_size(d, pdef) for d in lp.shape))
+                if role == "bias" and any(d.name == "fan_in" for d in lp.shape):
+                    raise self.error(
+                        f"Prior '{pdef.name}' has a per-input param '{lp.name}', which a bias does not have.",
+                        call.span,
+                        "Use this prior on weights only.",
+                    )
+                ok, res = broadcast(lshape, shape)
+                if not ok or res != shape:
+                    raise self.error(
+                        f"Prior '{pdef.name}' does not fit a {role} of shape {shape_str(shape)}.", call.span
+                    )
+            return PriorUse(role, call, pdef, args)
+        self.check_dist(call, layer_scope, target=shape, role=role, forbid_networks=True)
+        return PriorUse(role, call)
+
+    @staticmethod
+    def subst_fan(size: Size, shape: Shape) -> Size:
+        if size == "fan_in":
+            return shape[0] if len(shape) == 2 else 1
+        if size == "fan_out":
+            return shape[-1]
+        return size
+
+    def bind_prior_args(self, call: t.Call, pdef: t.PriorDef, scope: dict[str, Entry]) -> dict[str, t.Expr]:
+        names = [p.name for p in pdef.params]
+        sig = f"{pdef.name}({', '.join(p.name + (' = ' + p.default.text if p.default else '') for p in pdef.params)})"
+        if len(call.args) > len(names):
+            raise self.error(
+                f"Prior '{pdef.name}' takes at most {plural(len(names), 'argument')}; got {len(call.args)}.",
+                call.span,
+                f"Signature: {sig}.",
+            )
+        args: dict[str, t.Expr] = dict(zip(names, call.args))
+        for kw in call.kwargs:
+            if kw.name not in names:
+                guess = did_you_mean(kw.name, names)
+                raise self.error(
+                    f"Prior '{pdef.name}' has no argument '{kw.name}'.",
+                    kw.span,
+                    (guess + " " if guess else "") + f"Signature: {sig}.",
+                )
+            if kw.name in args:
+                raise self.error(f"Argument '{kw.name}' is given twice.", kw.span, f"Signature: {sig}.")
+            args[kw.name] = kw.value
+        for p in pdef.params:
+            if p.name not in args:
+                if p.default is None:
+                    raise self.error(f"Prior '{pdef.name}' needs '{p.name}'.", call.span, f"Signature: {sig}.")
+                args[p.name] = p.default
+        for name, expr in args.items():
+            shp = self.expr_shape(expr, scope, forbid_networks=True)
+            if shp:
+                raise self.error(
+                    f"Prior arguments are scalars; '{name}' has shape {shape_str(shp)}.",
+                    expr.span,
+                )
+        return {p.name: args[p.name] for p in pdef.params}
+
+    # ---------------------------------------------------------- infer
+    def check_infer(self, infers: list[t.Infer]) -> InferSettings:
+        if len(infers) > 1:
+            raise self.error("A model has at most one infer statement.", infers[1].span, "Keep one.")
+        if not infers:
+            method, given = "nuts", {}
+        else:
+            inf = infers[0]
+            loc = self.loc(inf.span)
+            check_backend(inf.method, loc)
+            method, given = inf.method, {}
+            for arg in inf.args:
+                if not isinstance(arg, t.KwArg):
+                    raise self.error(
+                        "Inference settings are named.", arg.span, f"Write `infer {inf.method}(chains = 4)`."
+                    )
+                value = arg.value
+                number = None
+                if isinstance(value, t.Number):
+                    number = value.value
+                elif isinstance(value, t.Neg) and isinstance(value.operand, t.Number):
+                    number = -value.operand.value
+                elif isinstance(value, t.Name) and value.id in ("true", "false"):
+                    number = 1.0 if value.id == "true" else 0.0
+                if arg.name in given:
+                    raise self.error(f"Setting '{arg.name}' is given twice.", arg.span)
+                if number is None:
+                    raise self.error(
+                        f"Setting '{arg.name}' must be a number.", arg.value.span, "Write e.g. `chains = 4`."
+                    )
+                given[arg.name] = validate_setting(method, arg.name, number, self.loc(arg.span))
+        table = BACKENDS[method]
+        return InferSettings(method, {**{k: s.default for k, s in table.items()}, **given})
+
+    # ---------------------------------------------------------- dimension sources
+    def dim_sources(self) -> tuple[dict[str, tuple[str, int]], list[str]]:
+        """Where the model function reads each dimension: an input array's axis, or a keyword argument."""
+        input_dims: dict[str, tuple[str, int]] = {}
+        for v in self.data.values():
+            if v.observed:
+                continue
+            for axis, sz in enumerate(v.shape):
+                if isinstance(sz, str) and re.fullmatch(r"[A-Za-z_]\w*", sz):
+                    input_dims.setdefault(sz, (v.name, axis))
+        arg_dims = []
+        for v in self.data.values():
+            for sz in v.shape + (v.bound or ()):
+                for sym in symbols(sz):
+                    if sym not in input_dims and sym not in self.consts and sym not in arg_dims:
+                        arg_dims.append(sym)
+        return input_dims, arg_dims
+
+
+def _module_path(module: str, model_dir: Path | None) -> Path:
+    from .imports import module_file
+
+    return module_file(tuple(module.split(".")), model_dir)
+
+
+# ---------------------------------------------------------------- shape helpers
+
+
+def same_size(a: Size, b: Size) -> bool:
+    return a == b
+
+
+def broadcast(a: Shape, b: Shape) -> tuple[bool, Shape]:
+    out: list[Size] = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        x = a[-i] if i <= len(a) else 1
+        y = b[-i] if i <= len(b) else 1
+        if x == y or y == 1:
+            out.append(x)
+        elif x == 1:
+            out.append(y)
+        else:
+            return False, ()
+    return True, tuple(reversed(out))
+
+
+def _minus_one(size: Size) -> Size:
+    return size - 1 if isinstance(size, int) else f"{size}-1"
+
+
+def _shape_hint(shape: Shape, target: Shape) -> str:
+    if len(shape) == len(target) + 1 and shape[-1] == 1:
+        return "A network whose output is declared `-> real[N]` gives one value per row; check the declaration."
+    if len(shape) == 2 and len(target) == 1:
+        return "Pick one column, e.g. out[:, 0], or declare the network's output as real[N]."
+    return "The arguments must broadcast to the observed or declared shape without growing it."
+
+
+def names_in(node) -> list[str]:
+    """All identifiers referenced by an expression or call (not function names)."""
+    out: list[str] = []
+    if isinstance(node, t.Name):
+        out.append(node.id)
+    elif isinstance(node, t.Call):
+        for a in node.args:
+            out += names_in(a)
+        for kw in node.kwargs:
+            out += names_in(kw.value)
+    elif isinstance(node, t.BinOp):
+        out += names_in(node.left) + names_in(node.right)
+    elif isinstance(node, t.Neg):
+        out += names_in(node.operand)
+    elif isinstance(node, t.Index):
+        out += names_in(node.base)
+        for i in node.indices:
+            out += names_in(i)
+    return out
+
+
+def check(program: t.Program, model_dir: Path | None = None) -> CheckedModel:
+    """Check a parsed program; raise BnnError on the first problem."""
+    return Checker(program, model_dir).run()

@@ -1,0 +1,97 @@
+"""The distributions and functions a model may use, with their signatures.
+
+Kept free of JAX so that `bnnc check` stays fast; code generation maps each
+entry to the NumPyro class of the same name (`numpyro.distributions`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DistSpec:
+    name: str
+    params: tuple[str, ...]  # NumPyro argument names, in positional order
+    required: int  # how many leading params have no default
+    support: str  # real | positive | interval | unit | simplex | binary | category | count
+    defaults: dict[str, float] = field(default_factory=dict)
+    # keyword-only alternative parameterisations: alt name -> the param it replaces
+    alternatives: dict[str, str] = field(default_factory=dict)
+    # params whose last axis is an event axis (Categorical logits, Dirichlet concentration)
+    vector_params: frozenset[str] = frozenset()
+    discrete: bool = False
+
+    @property
+    def event_rank(self) -> int:
+        return 1 if self.support == "simplex" else 0
+
+    def signature(self) -> str:
+        parts = [p if i < self.required else f"{p} = {self.defaults[p]:g}" for i, p in enumerate(self.params)]
+        alts = [f"{alt} = ..." for alt in self.alternatives]
+        return f"{self.name}({', '.join(parts + alts)})"
+
+
+def _d(name, params, required, support, **kw) -> DistSpec:
+    return DistSpec(name, tuple(params), required, support, **kw)
+
+
+DISTRIBUTIONS: dict[str, DistSpec] = {
+    d.name: d
+    for d in [
+        _d("Normal", ["loc", "scale"], 2, "real"),
+        _d("Laplace", ["loc", "scale"], 2, "real"),
+        _d("StudentT", ["df", "loc", "scale"], 1, "real", defaults={"loc": 0.0, "scale": 1.0}),
+        _d("Cauchy", ["loc", "scale"], 2, "real"),
+        _d("HalfNormal", ["scale"], 1, "positive"),
+        _d("HalfCauchy", ["scale"], 1, "positive"),
+        _d("LogNormal", ["loc", "scale"], 2, "positive"),
+        _d("Gamma", ["concentration", "rate"], 1, "positive", defaults={"rate": 1.0}),
+        _d("InverseGamma", ["concentration", "rate"], 1, "positive", defaults={"rate": 1.0}),
+        _d("Exponential", ["rate"], 0, "positive", defaults={"rate": 1.0}),
+        _d("Uniform", ["low", "high"], 2, "interval"),
+        _d("Beta", ["concentration1", "concentration0"], 2, "unit"),
+        _d("Dirichlet", ["concentration"], 1, "simplex", vector_params=frozenset({"concentration"})),
+        _d("Bernoulli", ["probs"], 1, "binary", alternatives={"logits": "probs"}, discrete=True),
+        _d(
+            "Categorical",
+            ["probs"],
+            1,
+            "category",
+            alternatives={"logits": "probs"},
+            vector_params=frozenset({"probs", "logits"}),
+            discrete=True,
+        ),
+        _d("Poisson", ["rate"], 1, "count", alternatives={"log_rate": "rate"}, discrete=True),
+    ]
+}
+
+# Parameters whose values must be positive when given as literal numbers.
+POSITIVE_PARAMS = frozenset({"scale", "df", "concentration", "rate", "concentration1", "concentration0"})
+
+# Element-wise functions allowed in expressions: name -> jax expression template.
+FUNCTIONS: dict[str, str] = {
+    "sqrt": "jnp.sqrt",
+    "exp": "jnp.exp",
+    "log": "jnp.log",
+    "log1p": "jnp.log1p",
+    "expm1": "jnp.expm1",
+    "abs": "jnp.abs",
+    "tanh": "jnp.tanh",
+    "sigmoid": "jax.nn.sigmoid",
+    "softplus": "jax.nn.softplus",
+}
+
+# Layer activations: name -> the jax function applied element-wise.
+ACTIVATIONS: dict[str, str] = {
+    "tanh": "jnp.tanh",
+    "relu": "jax.nn.relu",
+    "gelu": "jax.nn.gelu",
+    "sigmoid": "jax.nn.sigmoid",
+    "softplus": "jax.nn.softplus",
+    "swish": "jax.nn.silu",
+    "identity": "",
+}
+
+LAYER_KINDS = ("dense", "residual") + tuple(ACTIVATIONS)
+PRIOR_ROLES = ("weight", "bias")

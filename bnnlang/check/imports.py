@@ -1,0 +1,94 @@
+"""Resolve `import` statements to prior definitions.
+
+`std.<module>` names a file in the stdlib; any other module name is a file
+next to the model. Module paths are identifiers joined by dots (the grammar
+guarantees it), so an import can never reach outside those two folders.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import BnnError, Location, did_you_mean, source_line
+from ..syntax import tree as t
+from ..syntax.parser import parse
+
+_PACKAGE = Path(__file__).resolve().parent.parent
+STDLIB_CANDIDATES = (_PACKAGE / "_stdlib", _PACKAGE.parent / "stdlib")
+
+
+def stdlib_dir() -> Path:
+    for path in STDLIB_CANDIDATES:
+        if path.is_dir():
+            return path
+    raise FileNotFoundError("bnnlang's stdlib folder is missing from the installation")
+
+
+def module_file(module: tuple[str, ...], model_dir: Path | None) -> Path | None:
+    if module[0] == "std":
+        if len(module) < 2:
+            return None
+        return stdlib_dir().joinpath(*module[1:-1], module[-1] + ".bnn")
+    if model_dir is None:
+        return None
+    return model_dir.joinpath(*module[:-1], module[-1] + ".bnn")
+
+
+def available_modules(model_dir: Path | None) -> list[str]:
+    names = ["std." + p.stem for p in stdlib_dir().glob("*.bnn")]
+    if model_dir is not None and model_dir.is_dir():
+        names += [p.stem for p in model_dir.glob("*.bnn")]
+    return names
+
+
+def resolve_imports(program: t.Program, model_dir: Path | None) -> dict[str, tuple[str, t.PriorDef]]:
+    """Map each imported name to (module name, its prior definition)."""
+    resolved: dict[str, tuple[str, t.PriorDef]] = {}
+    for item in program.items:
+        if not isinstance(item, t.Import):
+            continue
+        modname = ".".join(item.module)
+        loc = Location(
+            program.path,
+            item.span.line,
+            item.span.column,
+            item.span.end_column if item.span.end_line == item.span.line else None,
+            source_line(program.source, item.span.line),
+        )
+        path = module_file(item.module, model_dir)
+        if path is None or not path.is_file():
+            guess = did_you_mean(modname, available_modules(model_dir))
+            raise BnnError(
+                f"No module named '{modname}'.",
+                loc,
+                hint=(guess + " " if guess else "")
+                + "Modules are std.<name> from the stdlib or <name>.bnn beside the model.",
+            )
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise BnnError(f"Could not read module '{modname}' ({path.name}): {err}.", loc) from None
+        module = parse(text, str(path))
+        defs = {d.name: d for d in module.items if isinstance(d, t.PriorDef)}
+        for bad in (i for i in module.items if not isinstance(i, t.PriorDef)):
+            raise BnnError(
+                "A module imported by a model may only define priors.",
+                Location(str(path), bad.span.line, bad.span.column, None, source_line(text, bad.span.line)),
+                hint="Move data, params, networks and observes into the model file.",
+            )
+        for name in item.names:
+            if name.id not in defs:
+                guess = did_you_mean(name.id, defs)
+                raise BnnError(
+                    f"Module '{modname}' has no prior named '{name.id}'.",
+                    Location(
+                        program.path,
+                        name.span.line,
+                        name.span.column,
+                        name.span.end_column,
+                        source_line(program.source, name.span.line),
+                    ),
+                    hint=(guess + " " if guess else "") + f"It defines: {', '.join(sorted(defs)) or 'nothing'}.",
+                )
+            resolved[name.id] = (modname, defs[name.id])
+    return resolved

@@ -1,0 +1,282 @@
+"""`bnnc`: check, fmt, compile, run and predict .bnn models.
+
+Exit codes: 0 ok; 1 `fmt --check` found changes; 2 a problem in the user's
+model, data or settings (located message, no traceback); 3 an internal error
+(a bug: the traceback goes to a log file, not the screen); 130 interrupted.
+`check`, `fmt` and `compile` never import JAX, so they answer quickly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from . import __version__
+from .errors import BnnError, Location
+
+ISSUES_URL = "the bnnlang issue tracker"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bnnc", description="Compile and run Bayesian neural network models (.bnn).")
+    p.add_argument("--version", action="version", version=f"bnnc {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    c = sub.add_parser("check", help="parse, resolve names and check shapes (and data, with --data)")
+    c.add_argument("model")
+    c.add_argument("--data", help="also check this data file against the data block")
+    c.add_argument("--pedantic", action="store_true", help="also warn about likely modelling mistakes")
+
+    f = sub.add_parser("fmt", help="print the model in canonical format")
+    f.add_argument("model")
+    g = f.add_mutually_exclusive_group()
+    g.add_argument("--check", action="store_true", help="exit 1 if the file is not formatted")
+    g.add_argument("-w", "--write", action="store_true", help="rewrite the file in place")
+
+    k = sub.add_parser("compile", help="print the generated NumPyro program")
+    k.add_argument("model")
+    k.add_argument("-o", "--output", help="write the program to this file")
+
+    r = sub.add_parser("run", help="sample the posterior and write a run directory")
+    r.add_argument("model")
+    r.add_argument("--data", required=True, help="CSV (header names the data variables), NPZ or Parquet")
+    r.add_argument("-o", "--out", help="run directory (default runs/<model name>)")
+    r.add_argument("--backend", help="inference backend (default: the model's infer statement, else nuts)")
+    r.add_argument("--chains", type=float)
+    r.add_argument("--warmup", type=float)
+    r.add_argument("--samples", type=float)
+    r.add_argument("--thinning", type=float)
+    r.add_argument("--seed", type=float)
+    r.add_argument("--target-accept", type=float, dest="target_accept")
+    r.add_argument("--max-tree-depth", type=float, dest="max_tree_depth")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any backend setting")
+    r.add_argument("--x64", action="store_true", help="compute in float64")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bars or tables")
+
+    d = sub.add_parser("predict", help="posterior predictive summaries for new inputs")
+    d.add_argument("run", help="a run directory written by `bnnc run`")
+    d.add_argument("--data", required=True, help="inputs (observed columns are not needed)")
+    d.add_argument("-o", "--output", help="CSV file to write (default: print)")
+    d.add_argument("--interval", type=float, default=0.9, help="central interval mass (default 0.9)")
+    d.add_argument("--draws", type=int, default=1000, help="posterior draws to use at most (default 1000)")
+    d.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except BnnError as err:
+        print(err.format(), file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("bnnc: interrupted; nothing was written.", file=sys.stderr)
+        return 130
+    except Exception:  # an internal error: a bug in bnnc
+        log = _crash_log(traceback.format_exc())
+        print(
+            "bnnc: internal error. This is a bug in bnnc, not in your model.\n"
+            f"The details are in {log}; please report it, with that file, at {ISSUES_URL}.",
+            file=sys.stderr,
+        )
+        return 3
+
+
+def _crash_log(text: str) -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    folder = Path(base) / "bnnlang" / "crashes"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"crash-{datetime.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}.log"
+        path.write_text(f"bnnc {__version__}\nargv: {sys.argv}\n\n{text}", encoding="utf-8")
+        return str(path)
+    except OSError:
+        return "(the log could not be written)"
+
+
+def _load(path: str):
+    from .api import Model
+
+    return Model.from_file(path)
+
+
+def _print_warnings(model, pedantic: bool = False) -> None:
+    warnings = list(model.warnings)
+    if pedantic:
+        from .check.pedantic import pedantic_warnings
+
+        warnings += pedantic_warnings(model.checked)
+    for w in warnings:
+        print(w.format(), file=sys.stderr)
+
+
+def cmd_check(args) -> int:
+    model = _load(args.model)
+    _print_warnings(model, args.pedantic)
+    msg = f"{args.model}: ok"
+    if args.data:
+        bound = model.data(args.data)
+        dims = ", ".join(f"{k} = {v}" for k, v in bound.dims.items())
+        msg += f"; data {args.data}: ok ({dims})"
+    print(msg)
+    return 0
+
+
+def cmd_fmt(args) -> int:
+    from .api import read_source
+    from .syntax.format import format_source
+    from .rundir import write_text_atomic
+
+    source = read_source(args.model)
+    out = format_source(source, args.model)
+    if args.check:
+        if out != source:
+            print(f"{args.model}: would be reformatted", file=sys.stderr)
+            return 1
+        return 0
+    if args.write:
+        if out != source:
+            write_text_atomic(Path(args.model), out)
+        return 0
+    sys.stdout.write(out)
+    return 0
+
+
+def cmd_compile(args) -> int:
+    model = _load(args.model)
+    _print_warnings(model)
+    if args.output:
+        from .rundir import write_text_atomic
+
+        write_text_atomic(Path(args.output), model.python_source)
+    else:
+        sys.stdout.write(model.python_source)
+    return 0
+
+
+def _overrides(args) -> dict:
+    over = {k: getattr(args, k) for k in ("chains", "warmup", "samples", "thinning", "seed", "target_accept", "max_tree_depth")}
+    over = {k: v for k, v in over.items() if v is not None}
+    if args.backend:
+        over["backend"] = args.backend
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise BnnError(f"--set expects KEY=VALUE, got '{item}'.", Location("<command line>", 0), hint="e.g. --set dense_mass=1")
+        try:
+            over[key.strip().replace("-", "_")] = float(value)
+        except ValueError:
+            raise BnnError(f"--set {key}: '{value}' is not a number.", Location("<command line>", 0), hint="Settings are numbers.") from None
+    return over
+
+
+def cmd_run(args) -> int:
+    model = _load(args.model)
+    _print_warnings(model)
+    settings = model.settings(**_overrides(args))
+    bound = model.data(args.data)  # refuse bad data before JAX starts
+    from .infer.setup import configure_devices
+
+    configure_devices(settings["chains"])
+    if args.x64:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    out = Path(args.out) if args.out else Path("runs") / Path(args.model).stem
+    if not args.quiet:
+        s = settings.values
+        print(
+            f"bnnc: {settings.method} on {args.model}: {s['chains']} chains x ({s['warmup']} warmup + {s['samples']} draws), seed {s['seed']}",
+            file=sys.stderr,
+        )
+    run = model.run(bound, out=out, progress=not args.quiet, **_overrides(args))
+    if not args.quiet:
+        print(_run_table(run))
+    print(f"bnnc: wrote {out}/ (posterior.nc, summary.json, model.py, settings.json, log.txt)", file=sys.stderr)
+    return 0
+
+
+def _run_table(run) -> str:
+    s = run.summary
+    lines = [f"{'param':<28}{'mean':>10}{'sd':>10}{'5%':>10}{'95%':>10}{'r_hat':>8}{'ess_bulk':>10}"]
+    for name, v in s["scalars"].items():
+        lines.append(
+            f"{name:<28}{_f(v['mean']):>10}{_f(v['sd']):>10}{_f(v['q5']):>10}{_f(v['q95']):>10}"
+            f"{_f(v['r_hat'], 3):>8}{_f(v['ess_bulk'], 0):>10}"
+        )
+    if s["arrays"]:
+        lines.append("")
+        lines.append(f"{'array':<28}{'shape':>12}{'max r_hat':>12}{'min ess':>10}")
+        for name, v in s["arrays"].items():
+            lines.append(f"{name:<28}{str(v['shape']):>12}{_f(v['max_r_hat'], 3):>12}{_f(v['min_ess_bulk'], 0):>10}")
+    sm = s.get("sampler", {})
+    t = s.get("timings", {})
+    lines.append("")
+    lines.append(
+        f"divergences: {sm.get('divergences')}  mean tree depth: {sm.get('mean_tree_depth')}  "
+        f"sampling: {t.get('sampling_s', 0):.1f} s"
+    )
+    lines.append(
+        "note: weights of a network are not identifiable (permutations, sign flips); judge convergence by "
+        "scalars and predictions."
+    )
+    return "\n".join(lines)
+
+
+def _f(x, digits: int = 3) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.{digits}f}" if digits else f"{x:.0f}"
+
+
+def cmd_predict(args) -> int:
+    from .api import open_run
+
+    if not 0 < args.interval < 1:
+        raise BnnError("--interval must be between 0 and 1.", Location("<command line>", 0), hint="e.g. --interval 0.9")
+    run = open_run(args.run)
+    table = run.model.predict(run, args.data, interval=args.interval, max_draws=args.draws, seed=args.seed)
+    text = _csv(table)
+    if args.output:
+        from .rundir import write_text_atomic
+
+        write_text_atomic(Path(args.output), text)
+        print(f"bnnc: wrote {args.output} ({len(next(iter(table.values())))} rows)", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _csv(table: dict) -> str:
+    import numpy as np
+
+    names = list(table)
+    cols = [np.asarray(table[n]) for n in names]
+    rows = [",".join(names)]
+    for i in range(len(cols[0])):
+        rows.append(",".join(_cell(c[i]) for c in cols))
+    return "\n".join(rows) + "\n"
+
+
+def _cell(v) -> str:
+    import numpy as np
+
+    if np.issubdtype(np.asarray(v).dtype, np.integer):
+        return str(int(v))
+    return f"{float(v):.6g}"
+
+
+COMMANDS = {"check": cmd_check, "fmt": cmd_fmt, "compile": cmd_compile, "run": cmd_run, "predict": cmd_predict}
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,337 @@
+"""Checked model -> the source of a standalone NumPyro program.
+
+The program printed by `bnnc compile` is the program `bnnc run` executes (one
+path). It imports only jax and numpyro. Only identifiers and numbers validated
+by the grammar reach it: names are emitted as Python identifiers (Python
+keywords get a trailing '_') or inside repr()'d string literals, numbers via
+float(); nothing from the .bnn file is pasted in as text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .. import __version__
+from ..check.checker import (
+    Activation,
+    CheckedModel,
+    CheckedNetwork,
+    Dense,
+    PriorUse,
+    Residual,
+    Shape,
+    Size,
+    py_name,
+)
+from ..check.distributions import ACTIVATIONS, DISTRIBUTIONS, FUNCTIONS
+from ..syntax import tree as t
+
+_PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "neg": 3, "^": 4, "atom": 5}
+_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+
+
+def _ident(name: str) -> str:
+    # Defence in depth: the grammar already guarantees this.
+    if not _IDENT.match(name):
+        raise ValueError(f"not an identifier: {name!r}")
+    return py_name(name)
+
+
+def _num(value: float) -> str:
+    return repr(float(value))
+
+
+def _size(size: Size) -> str:
+    if isinstance(size, int):
+        return str(int(size))
+    m = re.fullmatch(r"([A-Za-z][A-Za-z0-9_]*)(?:([+-])(\d+))?", size)
+    if not m:
+        raise ValueError(f"bad size {size!r}")
+    name = _ident(m.group(1))
+    return name if not m.group(2) else f"({name} {m.group(2)} {int(m.group(3))})"
+
+
+def _shape(shape: Shape) -> str:
+    inner = ", ".join(_size(s) for s in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+@dataclass
+class _Ctx:
+    """How names in an expression map to Python: network calls are replaced by precomputed outputs."""
+
+    network_outputs: dict[t.Call, str] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)  # e.g. fan_in -> the layer's width
+
+
+class Emitter:
+    def __init__(self, model: CheckedModel) -> None:
+        self.m = model
+        self.lines: list[str] = []
+
+    # ---------------------------------------------------------- expressions
+    def expr(self, e: t.Expr, ctx: _Ctx, parent: int = 0) -> str:
+        if isinstance(e, t.Number):
+            return _num(e.value)
+        if isinstance(e, t.Name):
+            return ctx.names.get(e.id) or _ident(e.id)
+        if isinstance(e, t.Neg):
+            inner = self.expr(e.operand, ctx, _PREC["neg"])
+            return self._paren(f"-{inner}", _PREC["neg"], parent)
+        if isinstance(e, t.BinOp):
+            prec = _PREC[e.op]
+            op = "**" if e.op == "^" else e.op
+            if e.op == "^":  # right-associative
+                left = self.expr(e.left, ctx, prec + 1)
+                right = self.expr(e.right, ctx, prec)
+            else:
+                left = self.expr(e.left, ctx, prec)
+                right = self.expr(e.right, ctx, prec + 1)
+            return self._paren(f"{left} {op} {right}", prec, parent)
+        if isinstance(e, t.Index):
+            base = self.expr(e.base, ctx, _PREC["atom"])
+            parts = []
+            for i in e.indices:
+                if isinstance(i, t.SliceAll):
+                    parts.append(":")
+                elif isinstance(i, t.Number):
+                    parts.append(str(int(i.value)))
+                else:
+                    parts.append(self.expr(i, ctx))
+            return f"{base}[{', '.join(parts)}]"
+        if isinstance(e, t.Call):
+            if e in ctx.network_outputs:
+                return ctx.network_outputs[e]
+            fn = FUNCTIONS[e.func]
+            return f"{fn}({self.expr(e.args[0], ctx)})"
+        raise AssertionError(f"unknown expression {e!r}")
+
+    @staticmethod
+    def _paren(text: str, prec: int, parent: int) -> str:
+        return f"({text})" if prec < parent else text
+
+    def dist(self, call: t.Call, ctx: _Ctx) -> str:
+        spec = DISTRIBUTIONS[call.func]
+        args = [self.expr(a, ctx) for a in call.args]
+        kws = []
+        for kw in call.kwargs:
+            value = self.expr(kw.value, ctx)
+            if kw.name == "log_rate":
+                kws.append(f"rate=jnp.exp({value})")
+            else:
+                kws.append(f"{_ident(kw.name)}={value}")
+        if spec.name == "Dirichlet":
+            return f"dist.Dirichlet({', '.join(args + kws)})"
+        return f"dist.{spec.name}({', '.join(args + kws)})"
+
+    def sample_dist(self, call: t.Call, shape: Shape, ctx: _Ctx, shape_code: str | None = None) -> str:
+        """A distribution over a value of the declared shape (batch axes folded into the event)."""
+        d = self.dist(call, ctx)
+        spec = DISTRIBUTIONS[call.func]
+        shape_code = shape_code or _shape(shape)
+        if spec.name == "Dirichlet":
+            conc = self.expr(call.args[0] if call.args else call.kwargs[0].value, ctx)
+            d = f"dist.Dirichlet(jnp.broadcast_to({conc}, {shape_code}))"
+            return d + (f".to_event({len(shape) - 1})" if len(shape) > 1 else "")
+        if not shape and shape_code == "()":
+            return d
+        if shape_code.startswith("_"):  # a shape known only at run time (prior functions)
+            return f"{d}.expand({shape_code}).to_event(len({shape_code}))"
+        return f"{d}.expand({shape_code}).to_event({len(shape)})"
+
+    # ---------------------------------------------------------- program parts
+    def emit(self, line: str = "", indent: int = 0) -> None:
+        self.lines.append("    " * indent + line if line else "")
+
+    def program(self) -> str:
+        m = self.m
+        name = m.program.path.replace("\\", "/").rsplit("/", 1)[-1]
+        safe_name = re.sub(r"[^A-Za-z0-9_.\-]", "_", name)
+        self.emit(f'"""NumPyro program generated by bnnc {__version__} from {safe_name}.')
+        self.emit("")
+        self.emit("This is exactly the program `bnnc run` executes. It needs only jax and numpyro:")
+        self.emit("    python this_file.py data.npz    # NUTS with the model's infer settings")
+        self.emit('"""')
+        self.emit()
+        self.emit("import jax")
+        self.emit("import jax.numpy as jnp")
+        self.emit("import numpyro")
+        self.emit("import numpyro.distributions as dist")
+        self.emit()
+        if m.consts:
+            for k, v in m.consts.items():
+                self.emit(f"{_ident(k)} = {int(v)}")
+            self.emit()
+        for pname, (module, pdef) in m.prior_defs.items():
+            self.prior_function(pdef, module)
+        for net in m.networks.values():
+            self.network_function(net)
+        self.model_function()
+        self.main_block()
+        return "\n".join(self.lines).rstrip() + "\n"
+
+    def prior_function(self, pdef: t.PriorDef, module: str) -> None:
+        params = ", ".join(
+            f"{_ident(p.name)}={_num(p.default.value)}" if p.default else _ident(p.name) for p in pdef.params
+        )
+        self.emit()
+        sig = "_name, _shape, fan_in, fan_out" + (f", {params}" if params else "")
+        self.emit(f"def {_ident(pdef.name)}({sig}):")
+        origin = f"{module}.{pdef.name}" if module else pdef.name
+        self.emit(f'"""Prior {origin}: samples the site `_name` of shape `_shape`."""', 1)
+        ctx = _Ctx()
+        for lp in pdef.locals:
+            shape = tuple(d.name if d.name else d.offset for d in lp.shape)
+            dist_code = self.sample_dist(lp.dist, shape, ctx)
+            self.emit(f'{_ident(lp.name)} = numpyro.sample(_name + ".{lp.name}", {dist_code})', 1)
+        value = self.sample_dist(pdef.value, (), ctx, shape_code="_shape")
+        self.emit(f"return numpyro.sample(_name, {value})", 1)
+        self.emit()
+
+    def network_function(self, net: CheckedNetwork) -> None:
+        node = net.node
+        widths = [str(net.fan_in)] + [str(layer.units) for layer in _dense_layers(net.layers)]
+        self.emit()
+        self.emit(f"def {_ident(node.name)}(_p, {_ident(node.input)}):")
+        self.emit(f'"""Network {node.name}: widths {" -> ".join(widths)}."""', 1)
+        self.emit(f"_h0 = {_ident(node.input)}", 1)
+        self.layer_code(net.layers, 0)
+        self.emit(f"return _h0[..., 0]" if net.squeeze else "return _h0", 1)
+        self.emit()
+
+    def layer_code(self, layers: list, depth: int) -> None:
+        h = f"_h{depth}"
+        for layer in layers:
+            if isinstance(layer, Dense):
+                act = ACTIVATIONS[layer.activation]
+                lin = f'{h} @ _p["{layer.path}.weight"] + _p["{layer.path}.bias"]'
+                self.emit(f"{h} = {act}({lin})" if act else f"{h} = {lin}", 1)
+            elif isinstance(layer, Activation):
+                act = ACTIVATIONS[layer.activation]
+                if act:
+                    self.emit(f"{h} = {act}({h})", 1)
+            elif isinstance(layer, Residual):
+                inner = f"_h{depth + 1}"
+                self.emit(f"{inner} = {h}  # residual block {layer.path}", 1)
+                self.layer_code(layer.layers, depth + 1)
+                self.emit(f"{h} = {h} + {inner}", 1)
+
+    def network_params(self, net: CheckedNetwork, ctx: _Ctx) -> None:
+        var = f"_p_{net.name}"
+        self.emit(f"# network {net.name}", 1)
+        self.emit(f"{var} = {{}}", 1)
+        for layer in _dense_layers(net.layers):
+            for use, shape in ((layer.weight, (layer.fan_in, layer.units)), (layer.bias, (layer.units,))):
+                site = f"{net.name}.{layer.path}.{use.role}"
+                key = f"{layer.path}.{use.role}"
+                self.emit(f'{var}["{key}"] = {self.prior_site(use, site, shape, layer, ctx)}', 1)
+
+    def prior_site(self, use: PriorUse, site: str, shape: Shape, layer: Dense, ctx: _Ctx) -> str:
+        fan_in, fan_out = _size(layer.fan_in), _size(layer.units)
+        if use.prior_def is not None:
+            args = "".join(f", {_ident(k)}={self.expr(v, ctx)}" for k, v in use.args.items())
+            return f'{_ident(use.prior_def.name)}("{site}", {_shape(shape)}, {fan_in}, {fan_out}{args})'
+        # fan_in / fan_out may appear in a layer's own prior expression
+        local = _Ctx(ctx.network_outputs, {"fan_in": fan_in, "fan_out": fan_out})
+        return f'numpyro.sample("{site}", {self.sample_dist(use.call, shape, local)})'
+
+    def model_function(self) -> None:
+        m = self.m
+        inputs = [_ident(v.name) for v in m.inputs]
+        observed = [f"{_ident(v.name)}=None" for v in m.observed]
+        kwonly = [_ident(d) for d in m.arg_dims]
+        sig = inputs + observed + (["*"] + kwonly if kwonly else [])
+        self.emit()
+        self.emit(f"def model({', '.join(sig)}):")
+        self.emit('"""The joint density: priors first, then the likelihood of the observed data."""', 1)
+        for dim, (var, axis) in m.input_dims.items():
+            self.emit(f"{_ident(dim)} = {_ident(var)}.shape[{axis}]", 1)
+        ctx = _Ctx()
+        for p in m.params:
+            shape = m.param_shapes[p.name]
+            self.emit(f'{_ident(p.name)} = numpyro.sample("{p.name}", {self.sample_dist(p.dist, shape, ctx)})', 1)
+        for net in m.networks.values():
+            self.network_params(net, ctx)
+        # each distinct network call is evaluated once
+        for obs in m.observes:
+            for call in _network_calls(obs.dist, m.networks):
+                if call not in ctx.network_outputs:
+                    var = f"_{call.func}_out{len(ctx.network_outputs)}"
+                    arg = self.expr(call.args[0], ctx)
+                    self.emit(f"{var} = {_ident(call.func)}(_p_{call.func}, {arg})", 1)
+                    ctx.network_outputs[call] = var
+        for obs in m.observes:
+            var = m.data[obs.name]
+            rows = _size(var.shape[0])
+            d = self.dist(obs.dist, ctx)
+            if len(var.shape) > 1:
+                d = f"{d}.expand({_shape(var.shape)}).to_event({len(var.shape) - 1})"
+            self.emit(f'with numpyro.plate("{var.shape[0]}", {rows}):', 1)
+            self.emit(f'numpyro.sample("{obs.name}", {d}, obs={_ident(obs.name)})', 2)
+        self.emit()
+
+    def main_block(self) -> None:
+        m = self.m
+        s = m.infer.values
+        names = [v.name for v in m.data.values()]
+        self.emit()
+        self.emit(f"DATA = {names!r}")
+        self.emit(f"DIM_ARGS = {[d for d in m.arg_dims]!r}")
+        self.emit(f"INFER = {{{', '.join(f'{k!r}: {v!r}' for k, v in s.items())}}}")
+        self.emit()
+        self.emit()
+        self.emit("def main(argv=None):")
+        self.emit('"""Sample the posterior with NUTS from an NPZ file holding the data arrays."""', 1)
+        self.emit("import sys", 1)
+        self.emit()
+        self.emit("import numpy as np", 1)
+        self.emit("from numpyro.infer import MCMC, NUTS", 1)
+        self.emit()
+        self.emit("path = (argv if argv is not None else sys.argv[1:])[0]", 1)
+        self.emit("data = np.load(path, allow_pickle=False)", 1)
+        self.emit("kwargs = {k: jnp.asarray(data[k]) for k in DATA + DIM_ARGS if k in data}", 1)
+        self.emit("kwargs.update({k: int(kwargs[k]) for k in DIM_ARGS if k in kwargs})", 1)
+        self.emit("kernel = NUTS(model, target_accept_prob=INFER['target_accept'], "
+                  "max_tree_depth=INFER['max_tree_depth'])", 1)
+        self.emit("mcmc = MCMC(kernel, num_warmup=INFER['warmup'], num_samples=INFER['samples'], "
+                  "num_chains=INFER['chains'], chain_method='sequential')", 1)
+        self.emit("mcmc.run(jax.random.PRNGKey(INFER['seed']), **kwargs)", 1)
+        self.emit("mcmc.print_summary()", 1)
+        self.emit()
+        self.emit()
+        self.emit('if __name__ == "__main__":')
+        self.emit("main()", 1)
+
+
+def _dense_layers(layers: list) -> list[Dense]:
+    out: list[Dense] = []
+    for layer in layers:
+        if isinstance(layer, Dense):
+            out.append(layer)
+        elif isinstance(layer, Residual):
+            out.extend(_dense_layers(layer.layers))
+    return out
+
+
+def _network_calls(node, networks: dict[str, CheckedNetwork]) -> list[t.Call]:
+    out: list[t.Call] = []
+    if isinstance(node, t.Call):
+        if node.func in networks:
+            out.append(node)
+        for a in node.args:
+            out += _network_calls(a, networks)
+        for kw in node.kwargs:
+            out += _network_calls(kw.value, networks)
+    elif isinstance(node, t.BinOp):
+        out += _network_calls(node.left, networks) + _network_calls(node.right, networks)
+    elif isinstance(node, t.Neg):
+        out += _network_calls(node.operand, networks)
+    elif isinstance(node, t.Index):
+        out += _network_calls(node.base, networks)
+    return out
+
+
+def generate(model: CheckedModel) -> str:
+    """The NumPyro program for a checked model, as Python source."""
+    return Emitter(model).program()

@@ -1,0 +1,1 @@
+"""Stage 5: posterior diagnostics and summaries."""

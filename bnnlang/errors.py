@@ -1,0 +1,88 @@
+"""User-facing errors: located, with the source line, a caret and a hint.
+
+Every stage raises `BnnError` for problems in the user's model or data; the CLI
+prints `format()` and exits with code 2. Anything else escaping is a bug.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass
+class Location:
+    path: str
+    line: int  # 1-based; 0 when the problem has no line (e.g. a missing file)
+    column: int = 1
+    end_column: int | None = None
+    source_line: str | None = None
+
+
+class BnnError(Exception):
+    """A problem in the user's model, data or settings (exit code 2)."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        location: Location | None = None,
+        hint: str | None = None,
+        kind: str = "error",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.location = location
+        self.hint = hint
+        self.kind = kind
+
+    def format(self) -> str:
+        return format_diagnostic(self.kind, self.message, self.location, self.hint)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def format_diagnostic(kind: str, message: str, loc: Location | None, hint: str | None) -> str:
+    """Render a diagnostic stanc3-style: header, framed source line, caret, hint."""
+    lines: list[str] = []
+    if loc is None:
+        lines.append(f"{kind}: {message}")
+    elif loc.line <= 0:
+        lines.append(f"{loc.path}: {kind}: {message}")
+    else:
+        lines.append(f"{loc.path}:{loc.line}:{loc.column}: {kind}: {message}")
+        if loc.source_line is not None:
+            text = loc.source_line.rstrip("\r\n").expandtabs(1)
+            gutter = str(loc.line)
+            pad = " " * len(gutter)
+            end = loc.end_column if loc.end_column and loc.end_column > loc.column else loc.column + 1
+            end = min(end, max(len(text) + 1, loc.column + 1))
+            lines.append(f"{pad} |")
+            lines.append(f"{gutter} | {text}")
+            lines.append(f"{pad} | {' ' * (loc.column - 1)}{'^' * (end - loc.column)}")
+    if hint:
+        lines.append(f"hint: {hint}")
+    return "\n".join(lines)
+
+
+def source_line(source: str, line: int) -> str | None:
+    if line <= 0:
+        return None
+    lines = source.splitlines()
+    return lines[line - 1] if line <= len(lines) else ""
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    if not close:
+        low = {c.lower(): c for c in candidates}
+        if name.lower() in low:
+            close = [low[name.lower()]]
+    return f"Did you mean '{close[0]}'?" if close else None
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

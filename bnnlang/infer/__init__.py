@@ -1,0 +1,1 @@
+"""Stage 4: inference backends behind one interface, returning ArviZ data."""

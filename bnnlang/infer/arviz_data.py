@@ -1,0 +1,88 @@
+"""Posterior draws -> ArviZ InferenceData, with the network's dimensions named.
+
+Every backend produces draws as {site: array[chain, draw, ...]} and comes
+through here, so everything downstream (summaries, reports, predict) sees one
+data model: posterior, sample_stats, log_likelihood, observed_data, constant_data.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from ..check.checker import CheckedModel, Dense, Residual
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", FutureWarning)
+    import arviz as az
+
+
+def site_dims(model: CheckedModel) -> dict[str, list[str]]:
+    """ArviZ dims for each site: weights get (layer.in, layer.out), params their declared dims."""
+    dims: dict[str, list[str]] = {}
+    for p in model.params:
+        shape = model.param_shapes[p.name]
+        dims[p.name] = [s if isinstance(s, str) else f"{p.name}_dim_{i}" for i, s in enumerate(shape)]
+    for net in model.networks.values():
+        for layer in _dense(net.layers):
+            prefix = f"{net.name}.{layer.path}"
+            dims[f"{prefix}.weight"] = [f"{prefix}.in", f"{prefix}.out"]
+            dims[f"{prefix}.bias"] = [f"{prefix}.out"]
+            for use in (layer.weight, layer.bias):
+                if use.prior_def is None:
+                    continue
+                for lp in use.prior_def.locals:
+                    site = f"{prefix}.{use.role}.{lp.name}"
+                    dims[site] = [f"{prefix}.{'in' if d.name == 'fan_in' else 'out'}" for d in lp.shape]
+    for v in model.data.values():
+        dims[v.name] = [s if isinstance(s, str) else f"{v.name}_dim_{i}" for i, s in enumerate(v.shape)]
+    return dims
+
+
+def _dense(layers: list) -> list[Dense]:
+    out: list[Dense] = []
+    for layer in layers:
+        if isinstance(layer, Dense):
+            out.append(layer)
+        elif isinstance(layer, Residual):
+            out.extend(_dense(layer.layers))
+    return out
+
+
+def to_inference_data(
+    model_fn,
+    posterior: dict[str, np.ndarray],
+    sample_stats: dict[str, np.ndarray],
+    kwargs: dict[str, Any],
+    dims: dict[str, list[str]],
+) -> az.InferenceData:
+    from numpyro.infer import log_likelihood
+
+    chains, draws = next(iter(posterior.values())).shape[:2]
+    flat = {k: v.reshape((chains * draws,) + v.shape[2:]) for k, v in posterior.items()}
+    observed = {k: np.asarray(v) for k, v in kwargs.items() if _is_observed(model_fn, k) and v is not None}
+    loglik = {}
+    if observed:
+        ll = log_likelihood(model_fn, flat, **kwargs)
+        loglik = {k: np.asarray(v).reshape((chains, draws) + np.shape(v)[1:]) for k, v in ll.items()}
+    constant = {k: np.asarray(v) for k, v in kwargs.items() if k not in observed and hasattr(v, "shape")}
+    used_dims = {k: v for k, v in dims.items() if k in posterior or k in observed or k in constant}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return az.from_dict(
+            posterior=posterior,
+            sample_stats=sample_stats,
+            log_likelihood=loglik or None,
+            observed_data=observed or None,
+            constant_data=constant or None,
+            dims=used_dims,
+        )
+
+
+def _is_observed(model_fn, name: str) -> bool:
+    import inspect
+
+    param = inspect.signature(model_fn).parameters.get(name)
+    return param is not None and param.default is None and param.kind is param.POSITIONAL_OR_KEYWORD

@@ -1,0 +1,42 @@
+"""JAX process settings that must be made before JAX is first imported."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def configure_devices(chains: int) -> None:
+    """On CPU, expose one XLA host device per chain (up to the core count) so chains run in parallel."""
+    if "jax" in __import__("sys").modules:
+        return
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" in flags:
+        return
+    platforms = os.environ.get("JAX_PLATFORMS", "")
+    if platforms and "cpu" not in platforms:
+        return
+    n = max(1, min(chains, os.cpu_count() or 1))
+    if n > 1:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "bnnlang" / "jax"
+
+
+def enable_compilation_cache() -> None:
+    """Reuse XLA compilations across processes: a second run of a model skips most of the compile."""
+    import jax
+
+    if os.environ.get("BNNLANG_NO_CACHE"):
+        return
+    path = cache_dir()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

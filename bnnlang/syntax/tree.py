@@ -1,0 +1,247 @@
+"""The typed syntax tree of a .bnn file.
+
+Every node carries its source span; spans never take part in equality, so two
+programs that differ only in layout (what `bnnc fmt` changes) compare equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+
+@dataclass(frozen=True)
+class Span:
+    """1-based line and column of a node's first and one-past-last character."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    @staticmethod
+    def unknown() -> Span:
+        return Span(0, 0, 0, 0)
+
+
+def _span() -> Span:
+    return field(default_factory=Span.unknown, compare=False, repr=False)
+
+
+# ---------------------------------------------------------------- expressions
+
+
+@dataclass(frozen=True)
+class Number:
+    value: float
+    text: str
+    span: Span = _span()
+
+    @property
+    def is_int(self) -> bool:
+        return self.value == int(self.value) and "." not in self.text and "e" not in self.text.lower()
+
+
+@dataclass(frozen=True)
+class Name:
+    id: str
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class KwArg:
+    name: str
+    value: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Call:
+    """`f(a, b, k = c)`: a distribution, a function, a network or a stdlib prior."""
+
+    func: str
+    args: tuple[Expr, ...] = ()
+    kwargs: tuple[KwArg, ...] = ()
+    span: Span = _span()
+    func_span: Span = _span()
+
+
+@dataclass(frozen=True)
+class SliceAll:
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Index:
+    base: Expr
+    indices: tuple[Expr | SliceAll, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str  # one of + - * / ^
+    left: Expr
+    right: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Neg:
+    operand: Expr
+    span: Span = _span()
+
+
+Expr = Union[Number, Name, Call, Index, BinOp, Neg]
+
+# ---------------------------------------------------------------- dimensions and types
+
+
+@dataclass(frozen=True)
+class Dim:
+    """A dimension: a literal size, a named size, or a named size plus or minus a literal."""
+
+    name: str | None
+    offset: int = 0
+    span: Span = _span()
+
+    def __str__(self) -> str:
+        if self.name is None:
+            return str(self.offset)
+        if self.offset == 0:
+            return self.name
+        return f"{self.name}{'+' if self.offset > 0 else '-'}{abs(self.offset)}"
+
+
+@dataclass(frozen=True)
+class TypeExpr:
+    base: str  # "real" | "int"
+    shape: tuple[Dim, ...] = ()
+    bound: tuple[Dim, Dim] | None = None
+    span: Span = _span()
+
+
+# ---------------------------------------------------------------- statements
+
+
+@dataclass(frozen=True)
+class Import:
+    module: tuple[str, ...]
+    names: tuple[Name, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class DataDecl:
+    name: str
+    type: TypeExpr
+    columns: tuple[Name, ...] | None = None
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class DimConst:
+    name: str
+    value: Number
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class DataBlock:
+    items: tuple[DataDecl | DimConst, ...]
+    span: Span = _span()
+    end_line: int = field(default=0, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    shape: tuple[Dim, ...]
+    dist: Call
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class PriorAssign:
+    """`weight ~ neal()` inside a layer body, or `default weight ~ ...` in a network."""
+
+    role: str
+    rhs: Call
+    is_default: bool = False
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Layer:
+    kind: str
+    args: tuple[Expr, ...] = ()
+    kwargs: tuple[KwArg, ...] = ()
+    has_args: bool = False
+    priors: tuple[PriorAssign, ...] = ()
+    layers: tuple[Layer, ...] = ()
+    has_body: bool = False
+    span: Span = _span()
+    end_line: int = field(default=0, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    input: str
+    output: TypeExpr
+    defaults: tuple[PriorAssign, ...]
+    layers: tuple[Layer, ...]
+    span: Span = _span()
+    end_line: int = field(default=0, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class PriorParam:
+    name: str
+    default: Number | None
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class PriorDef:
+    """A reusable weight prior written in the language (see stdlib/priors.bnn)."""
+
+    name: str
+    params: tuple[PriorParam, ...]
+    locals: tuple[Param, ...]
+    value: Call
+    span: Span = _span()
+    end_line: int = field(default=0, compare=False, repr=False)
+    value_span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Observe:
+    name: str
+    dist: Call
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class Infer:
+    method: str
+    args: tuple[Expr | KwArg, ...]
+    span: Span = _span()
+
+
+Item = Union[Import, DataBlock, Param, Network, PriorDef, Observe, Infer]
+
+
+@dataclass(frozen=True)
+class Comment:
+    text: str
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class Program:
+    items: tuple[Item, ...]
+    comments: tuple[Comment, ...] = field(default=(), compare=False, repr=False)
+    path: str = field(default="<string>", compare=False, repr=False)
+    source: str = field(default="", compare=False, repr=False)
