@@ -38,7 +38,9 @@ def read_source(path: str | Path) -> str:
     try:
         raw = p.read_bytes()
     except OSError as err:
-        raise BnnError(f"Could not read '{spath}': {err.strerror}.", Location(spath, 0), hint="Check permissions.") from None
+        raise BnnError(
+            f"Could not read '{spath}': {err.strerror}.", Location(spath, 0), hint="Check permissions."
+        ) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -52,7 +54,11 @@ def read_source(path: str | Path) -> str:
         ) from None
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
-        raise BnnError("The file contains NUL bytes; it is not a text model.", Location(spath, line, 1), hint="Give a .bnn text file.")
+        raise BnnError(
+            "The file contains NUL bytes; it is not a text model.",
+            Location(spath, line, 1),
+            hint="Give a .bnn text file.",
+        )
     if not text.strip():
         raise BnnError(
             "The model file is empty.",
@@ -118,7 +124,9 @@ class Model:
     def data(self, path: str | Path, require_observed: bool = True, training_dims: dict | None = None) -> BoundData:
         return load_data(path, self.checked, require_observed, training_dims)
 
-    def run(self, data: str | Path | BoundData, out: str | Path | None = None, progress: bool = False, **overrides: Any) -> Run:
+    def run(
+        self, data: str | Path | BoundData, out: str | Path | None = None, progress: bool = False, **overrides: Any
+    ) -> Run:
         """Check the data and settings, then sample; with `out`, also write a run directory."""
         from .diagnose.summary import summarize
         from .infer.arviz_data import site_dims
@@ -169,8 +177,8 @@ class Model:
         cols = {k: bound.arrays[k] for k in (v.name for v in self.checked.inputs)}
         table = {}
         for name, arr in cols.items():
-            if arr.ndim == 1:
-                table[name] = arr
+            if arr.ndim == 1 or arr.shape[1] == 1:
+                table[name] = arr.reshape(len(arr))
             else:
                 for j in range(arr.shape[1]):
                     table[f"{name}.{j}"] = arr[:, j]
@@ -214,7 +222,9 @@ def open_run(path: str | Path) -> Run:
     p = Path(path)
     spath = str(path)
     if not p.is_dir():
-        raise BnnError(f"Run directory '{spath}' does not exist.", Location(spath, 0), hint="Give the folder `bnnc run -o` wrote.")
+        raise BnnError(
+            f"Run directory '{spath}' does not exist.", Location(spath, 0), hint="Give the folder `bnnc run -o` wrote."
+        )
     missing = [f for f in REQUIRED if not (p / f).is_file()]
     if missing:
         raise BnnError(
@@ -226,7 +236,9 @@ def open_run(path: str | Path) -> Run:
         settings = json.loads((p / "settings.json").read_text(encoding="utf-8"))
         summary = json.loads((p / "summary.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
-        raise BnnError(f"The run's settings or summary could not be read: {err}.", Location(spath, 0), hint="Run the model again.") from None
+        raise BnnError(
+            f"The run's settings or summary could not be read: {err}.", Location(spath, 0), hint="Run the model again."
+        ) from None
     if settings.get("format_version") != FORMAT_VERSION:
         raise BnnError(
             f"'{spath}' was written by another version of bnnlang (format {settings.get('format_version')}).",
@@ -237,7 +249,9 @@ def open_run(path: str | Path) -> Run:
     try:
         idata = az.from_netcdf(p / "posterior.nc")
     except Exception as err:  # netCDF/HDF5 raise many types for a damaged file
-        raise BnnError(f"The posterior in '{spath}' could not be read: {err}.", Location(spath, 0), hint="Run the model again.") from None
+        raise BnnError(
+            f"The posterior in '{spath}' could not be read: {err}.", Location(spath, 0), hint="Run the model again."
+        ) from None
     return Run(model, idata, summary, settings, p)
 
 

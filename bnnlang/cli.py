@@ -129,8 +129,8 @@ def cmd_check(args) -> int:
 
 def cmd_fmt(args) -> int:
     from .api import read_source
-    from .syntax.format import format_source
     from .rundir import write_text_atomic
+    from .syntax.format import format_source
 
     source = read_source(args.model)
     out = format_source(source, args.model)
@@ -160,18 +160,25 @@ def cmd_compile(args) -> int:
 
 
 def _overrides(args) -> dict:
-    over = {k: getattr(args, k) for k in ("chains", "warmup", "samples", "thinning", "seed", "target_accept", "max_tree_depth")}
+    over = {
+        k: getattr(args, k)
+        for k in ("chains", "warmup", "samples", "thinning", "seed", "target_accept", "max_tree_depth")
+    }
     over = {k: v for k, v in over.items() if v is not None}
     if args.backend:
         over["backend"] = args.backend
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep:
-            raise BnnError(f"--set expects KEY=VALUE, got '{item}'.", Location("<command line>", 0), hint="e.g. --set dense_mass=1")
+            raise BnnError(
+                f"--set expects KEY=VALUE, got '{item}'.", Location("<command line>", 0), hint="e.g. --set dense_mass=1"
+            )
         try:
             over[key.strip().replace("-", "_")] = float(value)
         except ValueError:
-            raise BnnError(f"--set {key}: '{value}' is not a number.", Location("<command line>", 0), hint="Settings are numbers.") from None
+            raise BnnError(
+                f"--set {key}: '{value}' is not a number.", Location("<command line>", 0), hint="Settings are numbers."
+            ) from None
     return over
 
 

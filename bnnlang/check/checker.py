@@ -472,7 +472,9 @@ class Checker:
                     f"Signature: {spec.signature()}.",
                 )
             if isinstance(expr, t.Neg) and isinstance(expr.operand, t.Number) and pname in POSITIVE_PARAMS:
-                raise self.error(f"{spec.name}'s {pname} must be positive.", expr.span, f"Signature: {spec.signature()}.")
+                raise self.error(
+                    f"{spec.name}'s {pname} must be positive.", expr.span, f"Signature: {spec.signature()}."
+                )
         if spec.name == "Uniform":
             lo, hi = bound["low"], bound["high"]
             if isinstance(lo, t.Number) and isinstance(hi, t.Number) and lo.value >= hi.value:

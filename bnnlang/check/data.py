@@ -64,9 +64,13 @@ def load_data(
     if not p.exists():
         raise BnnError(f"Data file '{spath}' does not exist.", Location(spath, 0), hint="Check the path.")
     if p.is_dir():
-        raise BnnError(f"'{spath}' is a folder, not a data file.", Location(spath, 0), hint="Give a .csv, .npz or .parquet file.")
+        raise BnnError(
+            f"'{spath}' is a folder, not a data file.", Location(spath, 0), hint="Give a .csv, .npz or .parquet file."
+        )
     if p.stat().st_size == 0:
-        raise BnnError(f"Data file '{spath}' is empty.", Location(spath, 0), hint="A CSV needs a header row and data rows.")
+        raise BnnError(
+            f"Data file '{spath}' is empty.", Location(spath, 0), hint="A CSV needs a header row and data rows."
+        )
     if p.stat().st_size > MAX_DATA_BYTES:
         raise BnnError(f"Data file '{spath}' is larger than 2 GiB.", Location(spath, 0), hint="Use an NPZ file.")
     suffix = p.suffix.lower()
@@ -110,11 +114,19 @@ def _read_csv(p: Path) -> _Table:
         ) from None
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
-        raise BnnError("The data file contains NUL bytes; it is not a CSV.", Location(spath, line, 1), hint="Give a CSV, NPZ or Parquet file.")
+        raise BnnError(
+            "The data file contains NUL bytes; it is not a CSV.",
+            Location(spath, line, 1),
+            hint="Give a CSV, NPZ or Parquet file.",
+        )
     lines = text.splitlines()
     rows = list(csv.reader(io.StringIO(text)))
     if not rows or not any(c.strip() for c in rows[0]):
-        raise BnnError("The CSV file has no header row.", Location(spath, 1, 1, None, lines[0] if lines else ""), hint="The first row names the columns, e.g. `x,y`.")
+        raise BnnError(
+            "The CSV file has no header row.",
+            Location(spath, 1, 1, None, lines[0] if lines else ""),
+            hint="The first row names the columns, e.g. `x,y`.",
+        )
     header = [h.strip() for h in rows[0]]
     seen: dict[str, int] = {}
     for i, h in enumerate(header):
@@ -143,7 +155,11 @@ def _read_csv(p: Path) -> _Table:
             columns[h].append(c.strip())
         cells.append((lineno, raw_line))
     if not cells:
-        raise BnnError("The CSV file has a header but no data rows.", Location(spath, 1, 1, None, lines[0]), hint="Add data rows below the header.")
+        raise BnnError(
+            "The CSV file has a header but no data rows.",
+            Location(spath, 1, 1, None, lines[0]),
+            hint="Add data rows below the header.",
+        )
     return _Table(spath, columns, cells)
 
 

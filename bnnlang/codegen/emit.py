@@ -163,7 +163,7 @@ class Emitter:
             for k, v in m.consts.items():
                 self.emit(f"{_ident(k)} = {int(v)}")
             self.emit()
-        for pname, (module, pdef) in m.prior_defs.items():
+        for module, pdef in m.prior_defs.values():
             self.prior_function(pdef, module)
         for net in m.networks.values():
             self.network_function(net)
@@ -197,7 +197,7 @@ class Emitter:
         self.emit(f'"""Network {node.name}: widths {" -> ".join(widths)}."""', 1)
         self.emit(f"_h0 = {_ident(node.input)}", 1)
         self.layer_code(net.layers, 0)
-        self.emit(f"return _h0[..., 0]" if net.squeeze else "return _h0", 1)
+        self.emit("return _h0[..., 0]" if net.squeeze else "return _h0", 1)
         self.emit()
 
     def layer_code(self, layers: list, depth: int) -> None:
@@ -292,10 +292,14 @@ class Emitter:
         self.emit("data = np.load(path, allow_pickle=False)", 1)
         self.emit("kwargs = {k: jnp.asarray(data[k]) for k in DATA + DIM_ARGS if k in data}", 1)
         self.emit("kwargs.update({k: int(kwargs[k]) for k in DIM_ARGS if k in kwargs})", 1)
-        self.emit("kernel = NUTS(model, target_accept_prob=INFER['target_accept'], "
-                  "max_tree_depth=INFER['max_tree_depth'])", 1)
-        self.emit("mcmc = MCMC(kernel, num_warmup=INFER['warmup'], num_samples=INFER['samples'], "
-                  "num_chains=INFER['chains'], chain_method='sequential')", 1)
+        self.emit(
+            "kernel = NUTS(model, target_accept_prob=INFER['target_accept'], max_tree_depth=INFER['max_tree_depth'])", 1
+        )
+        self.emit(
+            "mcmc = MCMC(kernel, num_warmup=INFER['warmup'], num_samples=INFER['samples'], "
+            "num_chains=INFER['chains'], chain_method='sequential')",
+            1,
+        )
         self.emit("mcmc.run(jax.random.PRNGKey(INFER['seed']), **kwargs)", 1)
         self.emit("mcmc.print_summary()", 1)
         self.emit()

@@ -35,7 +35,12 @@ def flat_draws(idata, names: list[str], max_draws: int | None = None, seed: int 
 
 
 def predictive_draws(
-    program: ModuleType, checked: CheckedModel, idata, kwargs: dict[str, Any], seed: int = 0, max_draws: int | None = None
+    program: ModuleType,
+    checked: CheckedModel,
+    idata,
+    kwargs: dict[str, Any],
+    seed: int = 0,
+    max_draws: int | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Per observed variable: 'draws' (sampled y), 'mean', 'var', and 'probs' for classifiers, each [S, ...]."""
     sites = list(idata.posterior.data_vars)
