@@ -1,0 +1,140 @@
+"""End-to-end: `bnnc run` writes a complete run directory, `bnnc predict` reads it back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bnnlang.cli import main
+
+MODEL = textwrap.dedent(
+    """
+    import std.priors (neal)
+    data {
+      x: real[N, 1]
+      y: real[N]
+    }
+    param sigma ~ HalfNormal(0.5)
+    network mlp(x) -> real[N] {
+      default weight ~ neal()
+      dense(8, tanh)
+      dense(1)
+    }
+    observe y ~ Normal(mlp(x), sigma)
+    infer nuts(chains = 1, warmup = 60, samples = 40)
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("run")
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-2, 2, 40)
+    y = np.sin(2 * x) + 0.1 * rng.normal(size=40)
+    (d / "m.bnn").write_text(MODEL)
+    (d / "d.csv").write_text("x,y\n" + "".join(f"{a:.5f},{b:.5f}\n" for a, b in zip(x, y)))
+    (d / "grid.csv").write_text("x\n" + "".join(f"{a:.3f}\n" for a in np.linspace(-3, 3, 13)))
+    return d
+
+
+@pytest.fixture(scope="module")
+def run_dir(workdir) -> Path:
+    out = workdir / "runs" / "m"
+    code = main(["run", str(workdir / "m.bnn"), "--data", str(workdir / "d.csv"), "-o", str(out), "-q"])
+    assert code == 0
+    return out
+
+
+def test_run_directory_is_complete(run_dir):
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"model.bnn", "model.py", "settings.json", "posterior.nc", "summary.json", "log.txt"} <= names
+    assert not [p for p in run_dir.parent.iterdir() if p.name.startswith(".")], "staging folders left behind"
+    settings = json.loads((run_dir / "settings.json").read_text())
+    assert settings["backend"] == "nuts" and settings["settings"]["samples"] == 40 and settings["dims"] == {"N": 40}
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert set(summary["scalars"]) == {"sigma"}
+    assert summary["scalars"]["sigma"]["ess_bulk"] > 0
+    assert summary["arrays"]["mlp.0.weight"]["shape"] == [1, 8]
+    assert summary["sampler"]["divergences"] >= 0
+
+
+def test_posterior_netcdf_has_named_dims(run_dir):
+    import arviz as az
+
+    idata = az.from_netcdf(run_dir / "posterior.nc")
+    assert idata.posterior["mlp.0.weight"].dims == ("chain", "draw", "mlp.0.in", "mlp.0.out")
+    assert idata.posterior["mlp.0.bias"].dims == ("chain", "draw", "mlp.0.out")
+    assert idata.posterior.sizes["draw"] == 40
+    assert idata.log_likelihood["y"].shape == (1, 40, 40)
+    assert "y" in idata.observed_data and "x" in idata.constant_data
+    # the saved program is the one that was printed by `bnnc compile`
+    from bnnlang import load
+
+    saved = (run_dir / "model.py").read_text().splitlines()[1:]  # line 1 names the source file
+    assert saved == load(run_dir / "model.bnn").python_source.splitlines()[1:]
+
+
+def test_predict_writes_uncertainty_columns(run_dir, workdir, capsys):
+    out = workdir / "pred.csv"
+    assert main(["predict", str(run_dir), "--data", str(workdir / "grid.csv"), "-o", str(out)]) == 0
+    header, *rows = out.read_text().splitlines()
+    cols = header.split(",")
+    assert cols == ["x", "y.mean", "y.sd", "y.q5", "y.q95", "y.epistemic_sd", "y.aleatoric_sd"]
+    table = np.array([[float(c) for c in r.split(",")] for r in rows])
+    assert table.shape == (13, 7)
+    x, mean, sd, lo, hi, epi, alea = table.T
+    assert np.all(lo <= hi) and np.all(sd > 0)
+    np.testing.assert_allclose(sd**2, epi**2 + alea**2, rtol=1e-3)
+
+
+def test_same_seed_same_draws(workdir, tmp_path):
+    from bnnlang import load
+
+    model = load(workdir / "m.bnn")
+    a = model.run(workdir / "d.csv", warmup=20, samples=10, seed=3)
+    b = model.run(workdir / "d.csv", warmup=20, samples=10, seed=3)
+    np.testing.assert_array_equal(a.idata.posterior["sigma"].values, b.idata.posterior["sigma"].values)
+
+
+def test_failed_run_keeps_previous_directory(run_dir, workdir, monkeypatch):
+    """A run that dies before completing leaves the earlier run untouched and no staging folder."""
+    before = (run_dir / "summary.json").read_text()
+    import bnnlang.diagnose.summary as summary_mod
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(summary_mod, "summarize", boom)
+    code = main(
+        ["run", str(workdir / "m.bnn"), "--data", str(workdir / "d.csv"), "-o", str(run_dir), "-q", "--seed", "9"]
+    )
+    assert code == 130
+    assert (run_dir / "summary.json").read_text() == before
+    assert not [p for p in run_dir.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_predict_refuses_incomplete_run_dir(tmp_path, capsys):
+    (tmp_path / "model.bnn").write_text(MODEL)
+    assert main(["predict", str(tmp_path), "--data", "x.csv"]) == 2
+    err = capsys.readouterr().err
+    assert "not a complete run directory" in err and "posterior.nc" in err and "Traceback" not in err
+
+
+def test_check_and_fmt_do_not_import_jax(workdir):
+    code = (
+        "import sys\n"
+        "from bnnlang.cli import main\n"
+        f"main(['check', {str(workdir / 'm.bnn')!r}, '--data', {str(workdir / 'd.csv')!r}])\n"
+        f"main(['compile', {str(workdir / 'm.bnn')!r}])\n"
+        "assert 'jax' not in sys.modules, 'jax was imported'\n"
+        "assert 'arviz' not in sys.modules, 'arviz was imported'\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
