@@ -53,10 +53,13 @@ def read_source(path: str | Path) -> str:
             hint="Save the model as UTF-8 text.",
         ) from None
     if "\x00" in text:
-        line = text[: text.index("\x00")].count("\n") + 1
+        pos = text.index("\x00")
+        line = text[:pos].count("\n") + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        shown = text.splitlines()[line - 1].replace("\x00", " ")
         raise BnnError(
             "The file contains NUL bytes; it is not a text model.",
-            Location(spath, line, 1),
+            Location(spath, line, col, None, shown),
             hint="Give a .bnn text file.",
         )
     if not text.strip():

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import BnnError, Location, did_you_mean, plural, source_line
 from ..syntax import tree as t
+from ..syntax.parser import RESERVED
 from .distributions import ACTIVATIONS, DISTRIBUTIONS, FUNCTIONS, POSITIVE_PARAMS, PRIOR_ROLES, DistSpec
 from .imports import resolve_imports
 from .settings import BACKENDS, InferSettings, check_backend, validate_setting
@@ -160,6 +161,8 @@ class Checker:
         self.source = program.source
         self.model_dir = model_dir
         self.warnings: list[BnnError] = []
+        self.network_nodes: dict[str, t.Network] = {}
+        self.used_data: dict[str, bool] = {}
 
     # ---------------------------------------------------------- errors
     def loc(self, span: t.Span, path: str | None = None, source: str | None = None) -> Location:
@@ -168,6 +171,7 @@ class Checker:
         return Location(path or self.path, span.line, span.column, end, source_line(src, span.line))
 
     def error(self, message: str, span: t.Span, hint: str | None = None) -> BnnError:
+        hint = hint or "See docs/language.md for what this construct accepts."
         return BnnError(message, self.loc(span, self.cur_path, self.cur_source), hint=hint)
 
     def warn(self, message: str, span: t.Span, hint: str | None = None) -> None:
@@ -196,6 +200,12 @@ class Checker:
 
         for item in items:
             if isinstance(item, t.PriorDef):
+                if item.name in self.prior_defs:
+                    raise self.error(
+                        f"'{item.name}' is already defined by an import.",
+                        item.span,
+                        "Rename this prior or drop it from the import list.",
+                    )
                 self.define(item.name, Entry(PRIOR, span=item.span))
                 self.prior_defs[item.name] = ("", item, self.path, self.source)
             elif isinstance(item, t.Param):
@@ -273,6 +283,8 @@ class Checker:
         )
 
     def define(self, name: str, entry: Entry) -> None:
+        if name in RESERVED:
+            raise self.error(f"'{name}' is a reserved word.", entry.span, "Choose another name.")
         if name in self.scope:
             prev = self.scope[name]
             where = f" at line {prev.span.line}" if prev.span.line else ""
@@ -291,7 +303,6 @@ class Checker:
 
     # ---------------------------------------------------------- data
     def check_data(self, block: t.DataBlock) -> None:
-        self.used_data: dict[str, bool] = {}
         for item in block.items:
             if isinstance(item, t.DimConst):
                 if not item.value.is_int or item.value.value < 1:
@@ -425,7 +436,9 @@ class Checker:
                         guess or "Dimensions come from the data block, e.g. `x: real[N, D]` or `K = 3`.",
                     )
             if isinstance(sz, int) and sz < 1:
-                raise self.error("Dimensions must be at least 1.", d.span)
+                raise self.error(
+                    "Dimensions must be at least 1.", d.span, "Use a size of 1 or more, or a data dimension."
+                )
         if p.dist.func in self.prior_defs:
             raise self.error(
                 f"'{p.dist.func}' is a layer prior; it applies to a network's weight or bias.",
@@ -478,7 +491,9 @@ class Checker:
         if spec.name == "Uniform":
             lo, hi = bound["low"], bound["high"]
             if isinstance(lo, t.Number) and isinstance(hi, t.Number) and lo.value >= hi.value:
-                raise self.error("Uniform's low must be below its high.", call.span)
+                raise self.error(
+                    "Uniform's low must be below its high.", call.span, "Write Uniform(low, high) with low < high."
+                )
         # batch shape of each argument (vector params drop their last axis)
         batch: list[tuple[str, Shape]] = []
         event: Shape = ()
@@ -519,7 +534,7 @@ class Checker:
                     f"{spec.name}'s {pname} has shape {shape_str(shp)}, which does not fit {what} of shape "
                     f"{shape_str(tgt_batch)}.",
                     bound[pname].span,
-                    _shape_hint(shp, tgt_batch),
+                    _shape_hint(shp, tgt_batch, bool(_network_names(bound[pname], self.network_nodes))),
                 )
         if observed is not None and spec.name == "Categorical" and event:
             if observed.bound is not None and not same_size(observed.bound[1], _minus_one(event[0])):
@@ -733,9 +748,9 @@ class Checker:
             raise self.error(
                 f"{spec.name} gives whole numbers but '{obs.name}' is declared real.",
                 obs.dist.func_span,
-                f"Declare it as `{obs.name}: int{shape_str(var.shape)}`"
+                f"Declare it as `{obs.name}: int{shape_str(var.shape)}"
                 + (" in 0..1" if spec.name == "Bernoulli" else "")
-                + ".",
+                + "`.",
             )
         if not spec.discrete and var.base == "int":
             raise self.error(
@@ -844,7 +859,11 @@ class Checker:
                 out.append(Residual(path, inner))
             elif layer.kind in ACTIVATIONS:
                 if layer.has_args or layer.has_body:
-                    raise self.error(f"Activation layer '{layer.kind}' takes no arguments.", layer.span)
+                    raise self.error(
+                        f"Activation layer '{layer.kind}' takes no arguments.",
+                        layer.span,
+                        f"Write `{layer.kind}` alone, or `dense(units, {layer.kind})`.",
+                    )
                 out.append(Activation(path, layer.kind))
             else:
                 guess = did_you_mean(layer.kind, ["dense", "residual", *ACTIVATIONS])
@@ -877,7 +896,9 @@ class Checker:
         u = args[0]
         if isinstance(u, t.Number):
             if not u.is_int or u.value < 1:
-                raise self.error("A layer's units must be a whole number of at least 1.", u.span)
+                raise self.error(
+                    "A layer's units must be a whole number of at least 1.", u.span, "Write e.g. `dense(50, tanh)`."
+                )
             units: Size = int(u.value)
         elif isinstance(u, t.Name) and self.scope.get(u.id) is not None and self.scope[u.id].kind == DIM:
             units = self.consts.get(u.id, u.id)
@@ -1002,7 +1023,7 @@ class Checker:
                 elif isinstance(value, t.Name) and value.id in ("true", "false"):
                     number = 1.0 if value.id == "true" else 0.0
                 if arg.name in given:
-                    raise self.error(f"Setting '{arg.name}' is given twice.", arg.span)
+                    raise self.error(f"Setting '{arg.name}' is given twice.", arg.span, "Keep one of them.")
                 if number is None:
                     raise self.error(
                         f"Setting '{arg.name}' must be a number.", arg.value.span, "Write e.g. `chains = 4`."
@@ -1061,8 +1082,8 @@ def _minus_one(size: Size) -> Size:
     return size - 1 if isinstance(size, int) else f"{size}-1"
 
 
-def _shape_hint(shape: Shape, target: Shape) -> str:
-    if len(shape) == len(target) + 1 and shape[-1] == 1:
+def _shape_hint(shape: Shape, target: Shape, from_network: bool = True) -> str:
+    if from_network and len(shape) == len(target) + 1 and shape[-1] == 1:
         return "A network whose output is declared `-> real[N]` gives one value per row; check the declaration."
     if len(shape) == 2 and len(target) == 1:
         return "Pick one column, e.g. out[:, 0], or declare the network's output as real[N]."
@@ -1093,3 +1114,23 @@ def names_in(node) -> list[str]:
 def check(program: t.Program, model_dir: Path | None = None) -> CheckedModel:
     """Check a parsed program; raise BnnError on the first problem."""
     return Checker(program, model_dir).run()
+
+
+def _network_names(expr, networks) -> list[str]:
+    return [n for n in names_in_calls(expr) if n in networks]
+
+
+def names_in_calls(node) -> list[str]:
+    """Names of the functions called anywhere in an expression."""
+    out: list[str] = []
+    if isinstance(node, t.Call):
+        out.append(node.func)
+        for a in list(node.args) + [kw.value for kw in node.kwargs]:
+            out += names_in_calls(a)
+    elif isinstance(node, t.BinOp):
+        out += names_in_calls(node.left) + names_in_calls(node.right)
+    elif isinstance(node, t.Neg):
+        out += names_in_calls(node.operand)
+    elif isinstance(node, t.Index):
+        out += names_in_calls(node.base)
+    return out

@@ -107,9 +107,11 @@ def _read_csv(p: Path) -> _Table:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
+        col = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
+        shown = raw.split(b"\n")[line - 1].decode("utf-8", errors="replace")
         raise BnnError(
-            "The data file is not UTF-8 text.",
-            Location(spath, line, 1),
+            f"The data file is not UTF-8 text (byte 0x{raw[err.start]:02x}).",
+            Location(spath, line, col, None, shown),
             hint="Save it as UTF-8 CSV, or use NPZ for binary data.",
         ) from None
     if "\x00" in text:
@@ -295,12 +297,20 @@ def _convert_column(table: _Table, name: str, index: int, var: DataVar, model: C
 
 def _load_npz(p: Path, model: CheckedModel, wanted: list[DataVar]) -> dict[str, np.ndarray]:
     spath = str(p)
+    import zipfile
+
+    if not zipfile.is_zipfile(p):
+        raise BnnError(
+            f"'{spath}' is not an NPZ file (an NPZ is a zip archive of .npy arrays).",
+            Location(spath, 0),
+            hint="Save data with numpy.savez(path, x=..., y=...), or give a CSV.",
+        )
     try:
         npz = np.load(p, allow_pickle=False)
         keys = list(npz.keys())
     except Exception as err:  # numpy raises several types for a corrupt file
         raise BnnError(
-            f"Could not read NPZ file: {err}.",
+            f"Could not read NPZ file ({type(err).__name__}).",
             Location(spath, 0),
             hint="Save data with numpy.savez(path, x=..., y=...).",
         ) from None

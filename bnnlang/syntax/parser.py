@@ -358,6 +358,19 @@ def _unclosed(source: str) -> tuple[int, int, str] | None:
     return stack[-1] if stack else None
 
 
+def _unmatched_closer(source: str) -> bool:
+    """True when the last character closes a bracket that was never opened."""
+    depth = {"(": 0, "[": 0, "{": 0}
+    pairs = {")": "(", "]": "[", "}": "{"}
+    for text in source.splitlines():
+        for ch in text.split("#", 1)[0]:
+            if ch in depth:
+                depth[ch] += 1
+            elif ch in pairs:
+                depth[pairs[ch]] -= 1
+    return any(v < 0 for v in depth.values())
+
+
 def _parse_error(err: UnexpectedInput, source: str, path: str) -> BnnError:
     if isinstance(err, UnexpectedCharacters):
         ch = source[err.pos_in_stream] if err.pos_in_stream < len(source) else ""
@@ -395,6 +408,23 @@ def _parse_error(err: UnexpectedInput, source: str, path: str) -> BnnError:
                 f"The file ended in the middle of a statement; expected {_expected_list(expected)}.",
                 _loc(path, source, line, len(lines[-1]) + 1),
                 hint="Finish the last statement.",
+            )
+        opened = _unclosed(source[: tok.start_pos])
+        if opened and opened[0] < tok.line and str(tok) not in (")", "]", "}"):
+            line, col, ch = opened
+            closer = {"(": ")", "[": "]", "{": "}"}[ch]
+            if ch != "{" or str(tok) in KEYWORDS:
+                return BnnError(
+                    f"Expected '{closer}' to close the '{ch}' opened here, found {_describe_token(tok)} "
+                    f"at line {tok.line}.",
+                    _loc(path, source, line, col),
+                    hint=f"Add the missing '{closer}'.",
+                )
+        if str(tok) in (")", "]", "}") and _unmatched_closer(source[: tok.end_pos]):
+            return BnnError(
+                f"'{tok}' has no matching opening bracket.",
+                _loc(path, source, tok.line, tok.column, tok.end_column),
+                hint=f"Remove the extra '{tok}'.",
             )
         loc = _loc(path, source, tok.line, tok.column, tok.end_column)
         found = _describe_token(tok)
