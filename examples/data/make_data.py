@@ -1,0 +1,153 @@
+"""Generate the small data sets used by the examples in `examples/`.
+
+Deterministic (fixed seeds): run it from anywhere and it rewrites the CSV files
+beside this script, byte for byte the same.
+
+    python examples/data/make_data.py
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def write_csv(name: str, columns: dict[str, np.ndarray], decimals: int = 4) -> None:
+    """Write columns (all the same length) to HERE/name with a header row."""
+    names = list(columns)
+    n = len(columns[names[0]])
+    with open(HERE / name, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(names)
+        for i in range(n):
+            row = []
+            for c in names:
+                v = columns[c][i]
+                if np.issubdtype(columns[c].dtype, np.integer):
+                    row.append(str(int(v)))
+                else:
+                    row.append(f"{float(v):.{decimals}f}")
+            w.writerow(row)
+
+
+def regression_1d() -> None:
+    """y = sin(3x) + 0.1 noise, x on [-2, 2] with a gap at (-0.5, 0.5)."""
+    rng = np.random.default_rng(0)
+    n = 100
+    left = rng.uniform(-2.0, -0.5, n // 2)
+    right = rng.uniform(0.5, 2.0, n - n // 2)
+    x = np.sort(np.concatenate([left, right]))
+    y = np.sin(3 * x) + 0.1 * rng.standard_normal(n)
+    write_csv("regression_1d.csv", {"x": x, "y": y})
+    write_csv("regression_1d_grid.csv", {"x": np.linspace(-3.0, 3.0, 200)})
+
+
+def two_moons(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    n0 = n // 2
+    n1 = n - n0
+    t0 = rng.uniform(0, np.pi, n0)
+    t1 = rng.uniform(0, np.pi, n1)
+    upper = np.stack([np.cos(t0), np.sin(t0)], axis=1)
+    lower = np.stack([1 - np.cos(t1), 0.5 - np.sin(t1)], axis=1)
+    x = np.concatenate([upper, lower]) + noise * rng.standard_normal((n, 2))
+    y = np.concatenate([np.zeros(n0, dtype=int), np.ones(n1, dtype=int)])
+    # centre roughly on the origin so the priors' unit scale fits
+    x = x - np.array([0.5, 0.25])
+    perm = rng.permutation(n)
+    return x[perm], y[perm]
+
+
+def classification_binary() -> None:
+    """Two interleaving half-moons in 2-D, labels 0/1."""
+    rng = np.random.default_rng(1)
+    x, y = two_moons(200, 0.15, rng)
+    write_csv("classification_binary.csv", {"x.0": x[:, 0], "x.1": x[:, 1], "y": y})
+    g = np.linspace(-2.0, 2.0, 9)
+    gx, gy = np.meshgrid(g, g)
+    write_csv("classification_binary_grid.csv", {"x.0": gx.ravel(), "x.1": gy.ravel()})
+
+
+def classification_multiclass() -> None:
+    """Three Gaussian blobs in 2-D, labels 0, 1, 2."""
+    rng = np.random.default_rng(2)
+    centres = np.array([[-1.2, -0.8], [1.2, -0.8], [0.0, 1.2]])
+    n_per = 50
+    x = np.concatenate([c + 0.5 * rng.standard_normal((n_per, 2)) for c in centres])
+    y = np.repeat(np.arange(3), n_per)
+    perm = rng.permutation(len(y))
+    x, y = x[perm], y[perm]
+    write_csv("classification_multiclass.csv", {"x.0": x[:, 0], "x.1": x[:, 1], "y": y})
+    g = np.linspace(-2.5, 2.5, 6)
+    gx, gy = np.meshgrid(g, g)
+    write_csv("classification_multiclass_grid.csv", {"x.0": gx.ravel(), "x.1": gy.ravel()})
+
+
+def hierarchical_scale() -> None:
+    """A smooth 2-D surface, y = 0.8 tanh(x0) + 0.5 x1^2 - 0.3 + 0.1 noise."""
+    rng = np.random.default_rng(3)
+    n = 120
+    x = rng.uniform(-1.5, 1.5, (n, 2))
+    y = 0.8 * np.tanh(x[:, 0]) + 0.5 * x[:, 1] ** 2 - 0.3 + 0.1 * rng.standard_normal(n)
+    write_csv("hierarchical_scale.csv", {"x.0": x[:, 0], "x.1": x[:, 1], "y": y})
+
+
+def horseshoe() -> None:
+    """Five named features a..e; only a and c matter."""
+    rng = np.random.default_rng(4)
+    n = 150
+    f = rng.standard_normal((n, 5))
+    y = np.sin(1.5 * f[:, 0]) + 0.8 * f[:, 2] + 0.1 * rng.standard_normal(n)
+    cols = {name: f[:, i] for i, name in enumerate("abcde")}
+    write_csv("horseshoe.csv", {**cols, "y": y})
+
+
+def heteroscedastic() -> None:
+    """y = 0.5 x + sin(2x)/2 + noise whose sd grows with x (0.05 at x = -2 to 0.55 at x = 2)."""
+    rng = np.random.default_rng(5)
+    n = 150
+    x = np.sort(rng.uniform(-2.0, 2.0, n))
+    sd = 0.05 + 0.125 * (x + 2.0)
+    y = 0.5 * x + 0.5 * np.sin(2 * x) + sd * rng.standard_normal(n)
+    write_csv("heteroscedastic.csv", {"x": x, "y": y})
+    write_csv("heteroscedastic_grid.csv", {"x": np.linspace(-2.0, 2.0, 9)})
+
+
+def poisson_counts() -> None:
+    """Counts with log-rate 1 + sin(2x), x on [-2, 2]."""
+    rng = np.random.default_rng(6)
+    n = 120
+    x = np.sort(rng.uniform(-2.0, 2.0, n))
+    y = rng.poisson(np.exp(1.0 + np.sin(2 * x)))
+    write_csv("poisson_counts.csv", {"x": x, "y": y.astype(int)})
+    write_csv("poisson_counts_grid.csv", {"x": np.linspace(-2.0, 2.0, 9)})
+
+
+def student_t() -> None:
+    """y = sin(3x) + 0.1 noise with 8 gross outliers (shifted by +-2 to 3)."""
+    rng = np.random.default_rng(7)
+    n = 100
+    x = np.sort(rng.uniform(-2.0, 2.0, n))
+    y = np.sin(3 * x) + 0.1 * rng.standard_normal(n)
+    idx = rng.choice(n, 8, replace=False)
+    y[idx] += rng.choice([-1.0, 1.0], 8) * rng.uniform(2.0, 3.0, 8)
+    write_csv("student_t.csv", {"x": x, "y": y})
+    write_csv("student_t_grid.csv", {"x": np.linspace(-2.0, 2.0, 9)})
+
+
+def main() -> None:
+    regression_1d()
+    classification_binary()
+    classification_multiclass()
+    hierarchical_scale()
+    horseshoe()
+    heteroscedastic()
+    poisson_counts()
+    student_t()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""The examples in `examples/`: each loads, checks against its data with no warnings, and compiles.
+
+Cheap checks only (no sampling). Each `examples/<stem>.bnn` is paired with its data file
+`examples/data/<stem>.csv` by name; `examples/data/<stem>_grid.csv`, where present, holds new
+inputs for `bnnc predict` and must check as prediction data (observed columns not needed).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import bnnlang
+from bnnlang.syntax.format import format_source
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+DATA = EXAMPLES / "data"
+
+EXAMPLE_FILES = sorted(EXAMPLES.glob("*.bnn"))
+IDS = [p.stem for p in EXAMPLE_FILES]
+
+# The examples a newcomer is pointed at; they must not disappear silently.
+REQUIRED = {
+    "regression_1d",
+    "classification_binary",
+    "classification_multiclass",
+    "hierarchical_scale",
+    "horseshoe",
+    "heteroscedastic",
+}
+
+
+def _data_file(path: Path) -> Path:
+    return DATA / f"{path.stem}.csv"
+
+
+def test_required_examples_exist() -> None:
+    assert REQUIRED <= set(IDS)
+    assert (DATA / "regression_1d_grid.csv").is_file()
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=IDS)
+def test_example_loads_without_warnings(path: Path) -> None:
+    model = bnnlang.load(path)
+    assert model.warnings == [], [str(w) for w in model.warnings]
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=IDS)
+def test_example_data_checks(path: Path) -> None:
+    model = bnnlang.load(path)
+    data_path = _data_file(path)
+    assert data_path.is_file(), f"{path.name} needs its data in {data_path.relative_to(ROOT)}"
+    bound = model.data(data_path)
+    assert bound.dims["N"] > 0
+    for name, array in bound.arrays.items():
+        assert len(array) == bound.dims["N"], name
+    assert model.warnings == []
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=IDS)
+def test_example_prediction_inputs_check(path: Path) -> None:
+    grid = DATA / f"{path.stem}_grid.csv"
+    if not grid.is_file():
+        pytest.skip("no prediction grid for this example")
+    model = bnnlang.load(path)
+    training = model.data(_data_file(path)).dims  # as `bnnc predict` does, from the run's settings.json
+    bound = model.data(grid, require_observed=False, training_dims=training)
+    assert bound.dims["N"] > 0
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=IDS)
+def test_example_program_compiles(path: Path) -> None:
+    model = bnnlang.load(path)
+    source = model.python_source
+    code = compile(source, f"<generated from {path.name}>", "exec")
+    assert "model" in code.co_names or "def model(" in source
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=IDS)
+def test_example_is_canonically_formatted(path: Path) -> None:
+    src = path.read_text(encoding="utf-8")
+    assert format_source(src) == src
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=IDS)
+def test_example_header_says_how_to_run_it(path: Path) -> None:
+    """Each example opens with a comment block naming the commands that run it, with paths that exist."""
+    src = path.read_text(encoding="utf-8")
+    header = []
+    for line in src.splitlines():
+        if not line.startswith("#"):
+            break
+        header.append(line)
+    text = "\n".join(header)
+    assert header, f"{path.name} should start with a comment block"
+    assert f"bnnc check examples/{path.name} --data examples/data/{path.stem}.csv" in text
+    assert f"bnnc run examples/{path.name} --data examples/data/{path.stem}.csv" in text
+    assert f"bnnc predict runs/{path.stem} --data" in text
+    for ref in re.findall(r"examples/data/[\w.]+\.csv", text):
+        assert (ROOT / ref).is_file(), ref
