@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -191,7 +192,9 @@ def test_empty_and_comment_only() -> None:
 
 
 def test_comments_in_headers() -> None:
-    assert format_source(SAMPLES["comments_inside_headers"]) == """\
+    assert (
+        format_source(SAMPLES["comments_inside_headers"])
+        == """\
 # after the name
 network net(x) -> real[N] {
   # in the arguments
@@ -210,6 +213,7 @@ data {
   x: real
 }
 """
+    )
 
 
 def test_blank_lines_kept_once_and_semicolons_dropped() -> None:
@@ -388,11 +392,65 @@ def _level(e) -> int:
     return {t.Neg: 3, t.Index: 5}.get(type(e), 6)
 
 
-def _interleave(draw, first: list, second: list) -> list:
+# Trees are drawn with Hypothesis (so they shrink); the layout of their source text
+# (spacing, newlines, comments, ';', extra parentheses, argument order) comes from
+# one seeded random.Random, which keeps generation fast.
+
+dims = st.one_of(
+    st.builds(t.Dim, st.none(), st.integers(0, 999)),
+    st.builds(t.Dim, names),
+    st.builds(t.Dim, names, st.integers(-99, 99).filter(bool)),
+)
+shapes = _tuples(dims)
+type_exprs = st.builds(t.TypeExpr, st.sampled_from(["real", "int"]), shapes, st.none() | st.tuples(dims, dims))
+name_nodes = _tuples(st.builds(t.Name, names), 1, 3)
+imports = st.builds(t.Import, _tuples(names, 1, 3), name_nodes)
+data_items = st.one_of(
+    st.builds(t.DimConst, names, numbers),
+    st.builds(t.DataDecl, names, type_exprs, st.none() | name_nodes),
+)
+data_blocks = st.builds(t.DataBlock, _tuples(data_items, 0, 4))
+params = st.builds(t.Param, names, shapes, calls)
+observes = st.builds(t.Observe, names, calls)
+infers = st.builds(t.Infer, names, _tuples(st.one_of(exprs(2), st.builds(t.KwArg, names, exprs(2)))))
+negative = numbers.map(lambda n: t.Number(-n.value, "-" + n.text))
+prior_defs = st.builds(
+    t.PriorDef,
+    names,
+    _tuples(st.builds(t.PriorParam, names, st.none() | numbers | negative)),
+    _tuples(params, 0, 2),
+    calls,
+)
+
+
+def prior_assigns(is_default: bool):
+    return st.builds(t.PriorAssign, names, calls, st.just(is_default))
+
+
+@st.composite
+def layers(draw, depth: int = 0):
+    kind = draw(st.one_of(names, st.sampled_from(["dense", "residual", "tanh"])))
+    has_args, has_body = draw(st.booleans()), draw(st.booleans())
+    args, kwargs = (draw(_tuples(exprs(2))), draw(_kwargs(exprs(2)))) if has_args else ((), ())
+    priors = draw(_tuples(prior_assigns(False))) if has_body else ()
+    subs = draw(_tuples(layers(depth + 1), 0, 2)) if has_body and depth < 2 else ()
+    return t.Layer(kind, args, kwargs, has_args, priors, subs, has_body)
+
+
+networks = st.builds(t.Network, names, names, type_exprs, _tuples(prior_assigns(True), 0, 2), _tuples(layers(), 0, 4))
+items = st.one_of(imports, data_blocks, params, networks, prior_defs, observes, infers)
+
+
+def _interleave(rnd: random.Random, first: list, second: list) -> list:
     """The two lists merged in a random order that keeps each one's own order."""
-    order = draw(st.permutations([0] * len(first) + [1] * len(second)))
+    order = [0] * len(first) + [1] * len(second)
+    rnd.shuffle(order)
     a, b = iter(first), iter(second)
     return [next(a) if o == 0 else next(b) for o in order]
+
+
+def _flat(parts: list[list[str]]) -> list[str]:
+    return [tok for part in parts for tok in part]
 
 
 def _commas(parts: list[list[str]]) -> list[str]:
@@ -404,250 +462,169 @@ def _commas(parts: list[list[str]]) -> list[str]:
     return out
 
 
-def _expr_tokens(draw, e, min_level: int = 1, extra: bool = True) -> list[str]:
+def _expr_tokens(rnd: random.Random, e, min_level: int = 1, extra: bool = True) -> list[str]:
     """Source tokens for `e`: the parentheses it needs, and now and then (if `extra`) some it does not."""
     if isinstance(e, t.Number):
         toks = [e.text]
     elif isinstance(e, t.Name):
         toks = [e.id]
     elif isinstance(e, t.Call):
-        toks = [e.func, "("] + _arg_tokens(draw, e.args, e.kwargs) + [")"]
+        toks = [e.func, "("] + _arg_tokens(rnd, e.args, e.kwargs) + [")"]
     elif isinstance(e, t.Index):
-        indices = [[":"] if isinstance(i, t.SliceAll) else _expr_tokens(draw, i) for i in e.indices]
-        toks = _expr_tokens(draw, e.base, 5) + ["["] + _commas(indices) + ["]"]
+        indices = [[":"] if isinstance(i, t.SliceAll) else _expr_tokens(rnd, i) for i in e.indices]
+        toks = _expr_tokens(rnd, e.base, 5) + ["["] + _commas(indices) + ["]"]
     elif isinstance(e, t.Neg):
-        toks = ["-"] + _expr_tokens(draw, e.operand, 3)
+        toks = ["-"] + _expr_tokens(rnd, e.operand, 3)
     else:
         level = _LEVEL[e.op]
         lo, hi = (5, 3) if e.op == "^" else (level, level + 1)
-        toks = _expr_tokens(draw, e.left, lo) + [e.op] + _expr_tokens(draw, e.right, hi)
-    if _level(e) < min_level or (extra and draw(st.integers(0, 9)) == 0):
+        toks = _expr_tokens(rnd, e.left, lo) + [e.op] + _expr_tokens(rnd, e.right, hi)
+    if _level(e) < min_level or (extra and rnd.randrange(10) == 0):
         toks = ["("] + toks + [")"]
     return toks
 
 
-def _kwarg_tokens(draw, k: t.KwArg) -> list[str]:
-    return [k.name, "="] + _expr_tokens(draw, k.value)
+def _kwarg_tokens(rnd: random.Random, k: t.KwArg) -> list[str]:
+    return [k.name, "="] + _expr_tokens(rnd, k.value)
 
 
-def _arg_tokens(draw, args, kwargs) -> list[str]:
-    parts = _interleave(draw, [_expr_tokens(draw, a) for a in args], [_kwarg_tokens(draw, k) for k in kwargs])
-    return _commas(parts)
+def _arg_tokens(rnd: random.Random, args, kwargs) -> list[str]:
+    return _commas(_interleave(rnd, [_expr_tokens(rnd, a) for a in args], [_kwarg_tokens(rnd, k) for k in kwargs]))
 
 
-def _semi(draw) -> list[str]:
-    return [";"] if draw(st.integers(0, 3)) == 0 else []
+def _call_tokens(rnd: random.Random, call: t.Call) -> list[str]:
+    return _expr_tokens(rnd, call, 6, extra=False)
 
 
-@st.composite
-def dims(draw):
-    kind = draw(st.integers(0, 2))
-    if kind == 0:
-        n = draw(st.integers(0, 999))
-        return t.Dim(None, n), [str(n)]
-    name = draw(names)
-    if kind == 1:
-        return t.Dim(name), [name]
-    n = draw(st.integers(1, 99))
-    sign = draw(st.sampled_from("+-"))
-    return t.Dim(name, n if sign == "+" else -n), [name, sign, str(n)]
+def _semi(rnd: random.Random) -> list[str]:
+    return [";"] if rnd.randrange(4) == 0 else []
 
 
-@st.composite
-def shapes(draw, min_size=0):
-    ds = draw(st.lists(dims(), min_size=min_size, max_size=3))
-    if not ds:
-        return (), []
-    return tuple(d for d, _ in ds), ["["] + _commas([toks for _, toks in ds]) + ["]"]
+def _dim_tokens(d: t.Dim) -> list[str]:
+    if d.name is None:
+        return [str(d.offset)]
+    if d.offset == 0:
+        return [d.name]
+    return [d.name, "+" if d.offset > 0 else "-", str(abs(d.offset))]
 
 
-@st.composite
-def type_exprs(draw):
-    base = draw(st.sampled_from(["real", "int"]))
-    shape, toks = draw(shapes())
-    bound = None
-    if draw(st.booleans()):
-        (lo, lo_toks), (hi, hi_toks) = draw(dims()), draw(dims())
-        bound = (lo, hi)
-        toks = toks + ["in"] + lo_toks + [".."] + hi_toks
-    return t.TypeExpr(base, shape, bound), [base] + toks
+def _shape_tokens(shape) -> list[str]:
+    return ["["] + _commas([_dim_tokens(d) for d in shape]) + ["]"] if shape else []
 
 
-def _name_list(draw, ns: list[str]) -> list[str]:
-    return _commas([[n] for n in ns]) + ([","] if draw(st.booleans()) else [])
+def _type_tokens(te: t.TypeExpr) -> list[str]:
+    toks = [te.base] + _shape_tokens(te.shape)
+    if te.bound is not None:
+        toks += ["in"] + _dim_tokens(te.bound[0]) + [".."] + _dim_tokens(te.bound[1])
+    return toks
 
 
-@st.composite
-def imports(draw):
-    module = tuple(draw(st.lists(names, min_size=1, max_size=3)))
-    ns = draw(st.lists(names, min_size=1, max_size=3))
-    toks = ["import", ".".join(module), "("] + _name_list(draw, ns) + [")"] + _semi(draw)
-    return t.Import(module, tuple(t.Name(n) for n in ns)), toks
+def _name_list(rnd: random.Random, ns) -> list[str]:
+    return _commas([[n.id] for n in ns]) + ([","] if rnd.randrange(2) else [])
 
 
-@st.composite
-def data_blocks(draw):
-    items, toks = [], ["data", "{"]
-    for _ in range(draw(st.integers(0, 4))):
-        name = draw(names)
-        if draw(st.booleans()):
-            num = draw(numbers)
-            items.append(t.DimConst(name, num))
-            toks += [name, "=", num.text] + _semi(draw)
-            continue
-        te, te_toks = draw(type_exprs())
-        columns = None
-        toks += [name, ":"] + te_toks
-        if draw(st.booleans()):
-            cols = draw(st.lists(names, min_size=1, max_size=3))
-            columns = tuple(t.Name(c) for c in cols)
-            toks += ["from", "("] + _name_list(draw, cols) + [")"]
-        toks += _semi(draw)
-        items.append(t.DataDecl(name, te, columns))
-    return t.DataBlock(tuple(items)), toks + ["}"]
+def _param_tokens(rnd: random.Random, p: t.Param) -> list[str]:
+    return ["param", p.name] + _shape_tokens(p.shape) + ["~"] + _call_tokens(rnd, p.dist) + _semi(rnd)
 
 
-@st.composite
-def params(draw):
-    name = draw(names)
-    shape, shape_toks = draw(shapes())
-    dist = draw(calls)
-    toks = ["param", name] + shape_toks + ["~"] + _expr_tokens(draw, dist, 6, False) + _semi(draw)
-    return t.Param(name, shape, dist), toks
+def _prior_tokens(rnd: random.Random, p: t.PriorAssign) -> list[str]:
+    return (["default"] if p.is_default else []) + [p.role, "~"] + _call_tokens(rnd, p.rhs) + _semi(rnd)
 
 
-@st.composite
-def prior_assigns(draw, is_default: bool):
-    role, rhs = draw(names), draw(calls)
-    toks = (["default"] if is_default else []) + [role, "~"] + _expr_tokens(draw, rhs, 6, False) + _semi(draw)
-    return t.PriorAssign(role, rhs, is_default), toks
+def _layer_tokens(rnd: random.Random, layer: t.Layer) -> list[str]:
+    toks = [layer.kind]
+    if layer.has_args:
+        toks += ["("] + _arg_tokens(rnd, layer.args, layer.kwargs) + [")"]
+    if layer.has_body:
+        priors = [_prior_tokens(rnd, p) for p in layer.priors]
+        toks += ["{"] + _flat(_interleave(rnd, priors, [_layer_tokens(rnd, s) for s in layer.layers])) + ["}"]
+    return toks + _semi(rnd)
 
 
-@st.composite
-def layers(draw, depth: int = 0):
-    kind = draw(st.one_of(names, st.sampled_from(["dense", "residual", "tanh"])))
-    has_args, has_body = draw(st.booleans()), draw(st.booleans())
-    args, kwargs = (draw(_tuples(exprs(2))), draw(_kwargs(exprs(2)))) if has_args else ((), ())
-    toks = [kind] + (["("] + _arg_tokens(draw, args, kwargs) + [")"] if has_args else [])
-    priors, subs = [], []
-    if has_body:
-        priors = draw(st.lists(prior_assigns(False), max_size=3))
-        subs = draw(st.lists(layers(depth + 1), max_size=2 if depth < 2 else 0))
-        body = _interleave(draw, [p[1] for p in priors], [s[1] for s in subs])
-        toks += ["{"] + [tok for part in body for tok in part] + ["}"]
-    layer = t.Layer(
-        kind,
-        args,
-        kwargs,
-        has_args,
-        tuple(p for p, _ in priors),
-        tuple(s for s, _ in subs),
-        has_body,
-    )
-    return layer, toks + _semi(draw)
-
-
-@st.composite
-def networks(draw):
-    name, input_name = draw(names), draw(names)
-    out, out_toks = draw(type_exprs())
-    defaults = draw(st.lists(prior_assigns(True), max_size=2))
-    ls = draw(st.lists(layers(), max_size=4))
-    body = _interleave(draw, [d[1] for d in defaults], [x[1] for x in ls])
-    toks = ["network", name, "(", input_name, ")", "->"] + out_toks + ["{"]
-    toks += [tok for part in body for tok in part] + ["}"]
-    net = t.Network(name, input_name, out, tuple(d for d, _ in defaults), tuple(x for x, _ in ls))
-    return net, toks
-
-
-@st.composite
-def prior_defs(draw):
-    name = draw(names)
-    plist, ptoks = [], []
-    for _ in range(draw(st.integers(0, 3))):
-        pname = draw(names)
-        choice = draw(st.integers(0, 2))
-        if choice == 0:
-            plist.append(t.PriorParam(pname, None))
-            ptoks.append([pname])
-        else:
-            num = draw(numbers)
-            if choice == 2:
-                num = t.Number(-num.value, "-" + num.text)
-                ptoks.append([pname, "=", "-", num.text[1:]])
+def _item_tokens(rnd: random.Random, item) -> list[str]:
+    """Source tokens of a top-level item, written in the item's own order."""
+    if isinstance(item, t.Import):
+        return ["import", ".".join(item.module), "("] + _name_list(rnd, item.names) + [")"] + _semi(rnd)
+    if isinstance(item, t.DataBlock):
+        toks = ["data", "{"]
+        for d in item.items:
+            if isinstance(d, t.DimConst):
+                toks += [d.name, "=", d.value.text]
             else:
-                ptoks.append([pname, "=", num.text])
-            plist.append(t.PriorParam(pname, num))
-    local = draw(st.lists(params(), max_size=2))
-    value = draw(calls)
-    toks = ["prior", name, "("] + _commas(ptoks) + [")", "{"]
-    toks += [tok for _, ltoks in local for tok in ltoks]
-    toks += ["value", "~"] + _expr_tokens(draw, value, 6, False) + _semi(draw) + ["}"]
-    return t.PriorDef(name, tuple(plist), tuple(p for p, _ in local), value), toks
+                toks += [d.name, ":"] + _type_tokens(d.type)
+                if d.columns is not None:
+                    toks += ["from", "("] + _name_list(rnd, d.columns) + [")"]
+            toks += _semi(rnd)
+        return toks + ["}"]
+    if isinstance(item, t.Param):
+        return _param_tokens(rnd, item)
+    if isinstance(item, t.Network):
+        toks = ["network", item.name, "(", item.input, ")", "->"] + _type_tokens(item.output) + ["{"]
+        defaults = [_prior_tokens(rnd, d) for d in item.defaults]
+        body = _interleave(rnd, defaults, [_layer_tokens(rnd, x) for x in item.layers])
+        return toks + _flat(body) + ["}"]
+    if isinstance(item, t.PriorDef):
+        ps = []
+        for p in item.params:
+            if p.default is None:
+                ps.append([p.name])
+            elif p.default.text.startswith("-"):
+                ps.append([p.name, "=", "-", p.default.text[1:]])
+            else:
+                ps.append([p.name, "=", p.default.text])
+        toks = ["prior", item.name, "("] + _commas(ps) + [")", "{"]
+        toks += _flat([_param_tokens(rnd, p) for p in item.locals])
+        return toks + ["value", "~"] + _call_tokens(rnd, item.value) + _semi(rnd) + ["}"]
+    if isinstance(item, t.Observe):
+        return ["observe", item.name, "~"] + _call_tokens(rnd, item.dist) + _semi(rnd)
+    args = [_kwarg_tokens(rnd, a) if isinstance(a, t.KwArg) else _expr_tokens(rnd, a) for a in item.args]
+    return ["infer", item.method, "("] + _commas(args) + [")"] + _semi(rnd)
 
 
-@st.composite
-def observes(draw):
-    name, dist = draw(names), draw(calls)
-    return t.Observe(name, dist), ["observe", name, "~"] + _expr_tokens(draw, dist, 6, False) + _semi(draw)
+_COMMENT_CHARS = " abcXYZ019#;:{}()[]=~+*/^.,'\"!?-"
 
 
-@st.composite
-def infers(draw):
-    method = draw(names)
-    args = draw(_tuples(st.one_of(exprs(2), st.builds(t.KwArg, names, exprs(2)))))
-    parts = [_kwarg_tokens(draw, a) if isinstance(a, t.KwArg) else _expr_tokens(draw, a) for a in args]
-    return t.Infer(method, args), ["infer", method, "("] + _commas(parts) + [")"] + _semi(draw)
-
-
-items = st.one_of(imports(), data_blocks(), params(), networks(), prior_defs(), observes(), infers())
-
-comment_texts = st.text(alphabet=" abcXYZ019#;:{}()[]=~+*/^.,'\"!?-", max_size=12).map(lambda s: "#" + s)
+def _comment(rnd: random.Random) -> str:
+    return "#" + "".join(rnd.choice(_COMMENT_CHARS) for _ in range(rnd.randrange(13)))
 
 
 def _wordy(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
 
-@st.composite
-def separators(draw, before: str, after: str) -> tuple[str, list[str]]:
+def _separator(rnd: random.Random, before: str, after: str, comments: list[str]) -> str:
     """Layout between two tokens: spaces, newlines, nothing where allowed, or a comment."""
     glue_ok = not (_wordy(before[-1]) and _wordy(after[0])) and not (after[0] == "." and after != "..")
-    choice = draw(st.integers(0, 9))
+    choice = rnd.randrange(10)
     if choice <= 2:
-        return (" ", []) if not glue_ok or choice == 0 else ("", [])
+        return "" if glue_ok and choice else " "
     if choice <= 5:
-        return draw(st.sampled_from(["  ", "\n", "\n\n", "\n  ", "\t", " \n\n\n  "])), []
+        return rnd.choice(["  ", "\n", "\n\n", "\n  ", "\t", " \n\n\n  "])
     if choice <= 7:
-        return " ", []
-    text = draw(comment_texts)
-    pad = draw(st.sampled_from(["", " ", "   "]))
-    after_pad = draw(st.sampled_from(["\n", "\n\n", "\n    "]))
-    return pad + text + after_pad, [text]
+        return " "
+    comments.append(_comment(rnd))
+    return rnd.choice(["", " ", "   "]) + comments[-1] + rnd.choice(["\n", "\n\n", "\n    "])
 
 
 @st.composite
 def programs(draw):
     """(tree items, source text, comment texts) for a random valid program."""
-    drawn = draw(st.lists(items, max_size=6))
-    tokens = [tok for _, toks in drawn for tok in toks]
+    tree_items = draw(_tuples(items, 0, 6))
+    rnd = draw(st.randoms(use_true_random=True))
+    tokens = _flat([_item_tokens(rnd, item) for item in tree_items])
     parts, comments = [], []
-    if draw(st.booleans()):
-        text = draw(comment_texts)
-        parts.append(text + "\n")
-        comments.append(text)
+    if rnd.randrange(2):
+        comments.append(_comment(rnd))
+        parts.append(comments[-1] + "\n")
     for i, tok in enumerate(tokens):
         if i:
-            sep, cs = draw(separators(tokens[i - 1], tok))
-            parts.append(sep)
-            comments += cs
+            parts.append(_separator(rnd, tokens[i - 1], tok, comments))
         parts.append(tok)
-    if draw(st.booleans()):
-        text = draw(comment_texts)
-        parts.append(draw(st.sampled_from(["", " ", "\n", "\n\n"])) + text)
-        comments.append(text)
-    parts.append(draw(st.sampled_from(["", "\n", "\n\n"])))
-    return tuple(item for item, _ in drawn), "".join(parts), comments
+    if rnd.randrange(2):
+        comments.append(_comment(rnd))
+        parts.append(rnd.choice(["", " ", "\n", "\n\n"]) + comments[-1])
+    parts.append(rnd.choice(["", "\n", "\n\n"]))
+    return tree_items, "".join(parts), comments
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -657,13 +634,17 @@ def test_generated_programs(case) -> None:
     before = parse(src)
     assert before.items == expected_items  # the generator writes what it means
     assert [c.text for c in before.comments] == comments
-    out = check_round_trip(src)
-    assert parse(out).items == expected_items
-    assert _comment_texts(parse(out)) == [c.rstrip() for c in comments]
+    out = format_program(before)
+    after = parse(out)
+    assert after.items == expected_items
+    assert _comment_texts(after) == [c.rstrip() for c in comments]
+    assert format_program(after) == out  # idempotent
+    _check_layout(out)
     # the bare tree (no spans, no comments, no source) prints to the same tree too
     bare = format_program(t.Program(expected_items))
-    assert parse(bare).items == expected_items
-    assert format_source(bare) == bare
+    bare_tree = parse(bare)
+    assert bare_tree.items == expected_items
+    assert format_program(bare_tree) == bare
 
 
 def _grouping_parens(text: str) -> list[tuple[int, int]]:

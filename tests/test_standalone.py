@@ -191,12 +191,6 @@ def test_generated_main_samples_and_prints_a_summary(child):
     assert "mlp.0.weight" in summary
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the generated main() builds NUTS/MCMC without the model's dense_mass, init_radius and thinning "
-    "(numpyro defaults: diagonal mass, init radius 2, no thinning), and seeds chains with PRNGKey(seed) instead of "
-    "fold_in(PRNGKey(seed), chain), so `python generated.py data.npz` is not the sampler `bnnc run` runs",
-)
 def test_generated_main_uses_the_models_infer_settings(tmp_path, monkeypatch):
     import numpyro.infer
 
