@@ -23,6 +23,19 @@ def _comment_texts(program: t.Program) -> list[str]:
     return [c.text.rstrip() for c in program.comments]
 
 
+def _own_line(program: t.Program) -> list[bool]:
+    """For each comment, whether only whitespace precedes it on its line."""
+    lines = program.source.split("\n")
+    return [not lines[c.line - 1][: c.column - 1].strip() for c in program.comments]
+
+
+def _check_comments(before: t.Program, after: t.Program) -> None:
+    """All comments kept in order; a comment on a line of its own stays on a line of its own."""
+    assert _comment_texts(after) == _comment_texts(before)
+    for was, now in zip(_own_line(before), _own_line(after)):
+        assert now or not was
+
+
 def _check_layout(out: str) -> None:
     """What every formatted text looks like, whatever it came from."""
     if not out:
@@ -54,7 +67,7 @@ def check_round_trip(src: str) -> str:
     out = format_source(src)
     after = parse(out)
     assert after.items == before.items
-    assert _comment_texts(after) == _comment_texts(before)
+    _check_comments(before, after)
     assert format_source(out) == out
     assert format_program(after) == out
     _check_layout(out)
@@ -638,6 +651,7 @@ def test_generated_programs(case) -> None:
     after = parse(out)
     assert after.items == expected_items
     assert _comment_texts(after) == [c.rstrip() for c in comments]
+    _check_comments(before, after)
     assert format_program(after) == out  # idempotent
     _check_layout(out)
     # the bare tree (no spans, no comments, no source) prints to the same tree too

@@ -262,6 +262,12 @@ def parse(source: str, path: str = "<string>") -> t.Program:
         items = _Build().transform(lark_tree)
     except UnexpectedInput as err:
         raise _parse_error(err, source, path) from None
+    except RecursionError:
+        raise BnnError(
+            "The model nests expressions too deeply to read.",
+            Location(path, 1, 1, None, source_line(source, 1)),
+            hint="Split very long expressions into params or simpler terms.",
+        ) from None
     except Exception as err:  # Lark wraps transformer errors in VisitError
         inner = getattr(err, "orig_exc", None)
         if isinstance(inner, _DimError):
