@@ -183,8 +183,10 @@ class Model:
             if arr.ndim == 1 or arr.shape[1] == 1:
                 table[name] = arr.reshape(len(arr))
             else:
-                for j in range(arr.shape[1]):
-                    table[f"{name}.{j}"] = arr[:, j]
+                decl = self.checked.data[name].decl
+                names = [c.id for c in decl.columns] if decl.columns else [f"{name}.{j}" for j in range(arr.shape[1])]
+                for j, col in enumerate(names):
+                    table[col] = arr[:, j]
         table.update(summarize_predictions(draws, interval))
         return table
 

@@ -138,3 +138,27 @@ def test_check_and_fmt_do_not_import_jax(workdir):
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
+
+
+def test_predict_categorical_example(tmp_path):
+    """Classifiers get class probabilities and total = aleatoric + epistemic entropy (regression: exit 3 before)."""
+    out = tmp_path / "mc"
+    model, data = "examples/classification_multiclass.bnn", "examples/data/classification_multiclass.csv"
+    assert (
+        main(["run", model, "--data", data, "-o", str(out), "--chains", "1", "--warmup", "40", "--samples", "20", "-q"])
+        == 0
+    )
+    pred = tmp_path / "pred.csv"
+    assert (
+        main(["predict", str(out), "--data", "examples/data/classification_multiclass_grid.csv", "-o", str(pred)]) == 0
+    )
+    header, *rows = pred.read_text().splitlines()
+    cols = header.split(",")
+    assert cols[:6] == ["x.0", "x.1", "y.p0", "y.p1", "y.p2", "y.pred"]
+    table = np.array([[float(c) for c in r.split(",")] for r in rows])
+    probs = table[:, 2:5]
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+    np.testing.assert_array_equal(table[:, 5], probs.argmax(axis=1))
+    total, alea, epi = table[:, 6], table[:, 7], table[:, 8]
+    np.testing.assert_allclose(total, alea + epi, atol=1e-4)
+    assert np.all(epi >= 0)

@@ -61,7 +61,9 @@ def predictive_draws(
                 base = base.base_dist
             res = {"draws": tr[name]["value"]}
             if hasattr(base, "probs") and type(base).__name__.startswith(("Categorical", "Bernoulli")):
-                res["probs"] = jnp.broadcast_to(base.probs, fn.batch_shape + base.event_shape)
+                is_cat = "Categorical" in type(base).__name__
+                extra = base.probs.shape[-1:] if is_cat else ()
+                res["probs"] = jnp.broadcast_to(base.probs, fn.batch_shape + extra)
                 if "Bernoulli" in type(base).__name__:
                     res["mean"] = res["probs"]
                     res["var"] = res["probs"] * (1 - res["probs"])
