@@ -98,6 +98,18 @@ class CheckedNetwork:
     def name(self) -> str:
         return self.node.name
 
+    def dense_layers(self) -> list[Dense]:
+        """Every dense layer, residual blocks' included, in order."""
+        out: list[Dense] = []
+        stack = list(reversed(self.layers))
+        while stack:
+            layer = stack.pop()
+            if isinstance(layer, Dense):
+                out.append(layer)
+            elif isinstance(layer, Residual):
+                stack.extend(reversed(layer.layers))
+        return out
+
 
 @dataclass
 class CheckedModel:
@@ -183,11 +195,7 @@ class Checker:
     # ---------------------------------------------------------- driver
     def run(self) -> CheckedModel:
         items = self.program.items
-        imported = resolve_imports(self.program, self.model_dir)
-        self.prior_defs: dict[str, tuple[str, t.PriorDef, str, str]] = {}
-        for name, (module, pdef) in imported.items():
-            mpath = pdef_path = _module_path(module, self.model_dir)
-            self.prior_defs[name] = (module, pdef, str(pdef_path), mpath.read_text(encoding="utf-8"))
+        self.prior_defs: dict[str, tuple[str, t.PriorDef, str, str]] = resolve_imports(self.program, self.model_dir)
 
         self.scope: dict[str, Entry] = {}
         data_blocks = [i for i in items if isinstance(i, t.DataBlock)]
@@ -1051,15 +1059,6 @@ class Checker:
         return input_dims, arg_dims
 
 
-def _module_path(module: str, model_dir: Path | None) -> Path:
-    from .imports import module_file
-
-    return module_file(tuple(module.split(".")), model_dir)
-
-
-# ---------------------------------------------------------------- shape helpers
-
-
 def same_size(a: Size, b: Size) -> bool:
     return a == b
 
@@ -1092,23 +1091,7 @@ def _shape_hint(shape: Shape, target: Shape, from_network: bool = True) -> str:
 
 def names_in(node) -> list[str]:
     """All identifiers referenced by an expression or call (not function names)."""
-    out: list[str] = []
-    if isinstance(node, t.Name):
-        out.append(node.id)
-    elif isinstance(node, t.Call):
-        for a in node.args:
-            out += names_in(a)
-        for kw in node.kwargs:
-            out += names_in(kw.value)
-    elif isinstance(node, t.BinOp):
-        out += names_in(node.left) + names_in(node.right)
-    elif isinstance(node, t.Neg):
-        out += names_in(node.operand)
-    elif isinstance(node, t.Index):
-        out += names_in(node.base)
-        for i in node.indices:
-            out += names_in(i)
-    return out
+    return [n.id for n in t.walk(node) if isinstance(n, t.Name)]
 
 
 def check(program: t.Program, model_dir: Path | None = None) -> CheckedModel:
@@ -1117,20 +1100,4 @@ def check(program: t.Program, model_dir: Path | None = None) -> CheckedModel:
 
 
 def _network_names(expr, networks) -> list[str]:
-    return [n for n in names_in_calls(expr) if n in networks]
-
-
-def names_in_calls(node) -> list[str]:
-    """Names of the functions called anywhere in an expression."""
-    out: list[str] = []
-    if isinstance(node, t.Call):
-        out.append(node.func)
-        for a in list(node.args) + [kw.value for kw in node.kwargs]:
-            out += names_in_calls(a)
-    elif isinstance(node, t.BinOp):
-        out += names_in_calls(node.left) + names_in_calls(node.right)
-    elif isinstance(node, t.Neg):
-        out += names_in_calls(node.operand)
-    elif isinstance(node, t.Index):
-        out += names_in_calls(node.base)
-    return out
+    return [n.func for n in t.walk(expr) if isinstance(n, t.Call) and n.func in networks]

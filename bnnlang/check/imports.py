@@ -41,9 +41,9 @@ def available_modules(model_dir: Path | None) -> list[str]:
     return names
 
 
-def resolve_imports(program: t.Program, model_dir: Path | None) -> dict[str, tuple[str, t.PriorDef]]:
-    """Map each imported name to (module name, its prior definition)."""
-    resolved: dict[str, tuple[str, t.PriorDef]] = {}
+def resolve_imports(program: t.Program, model_dir: Path | None) -> dict[str, tuple[str, t.PriorDef, str, str]]:
+    """Map each imported name to (module name, its prior definition, module path, module text)."""
+    resolved: dict[str, tuple[str, t.PriorDef, str, str]] = {}
     for item in program.items:
         if not isinstance(item, t.Import):
             continue
@@ -90,5 +90,5 @@ def resolve_imports(program: t.Program, model_dir: Path | None) -> dict[str, tup
                     ),
                     hint=(guess + " " if guess else "") + f"It defines: {', '.join(sorted(defs)) or 'nothing'}.",
                 )
-            resolved[name.id] = (modname, defs[name.id])
+            resolved[name.id] = (modname, defs[name.id], str(path), text)
     return resolved

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import BnnError, Location, source_line
 from ..syntax import tree as t
-from .checker import CheckedModel, Dense, Residual
+from .checker import CheckedModel
 
 
 def _warn(model: CheckedModel, span: t.Span, message: str, hint: str) -> BnnError:
@@ -36,7 +36,7 @@ def pedantic_warnings(model: CheckedModel) -> list[BnnError]:
                 )
     for net in model.networks.values():
         has_default = {d.role for d in net.node.defaults}
-        for layer in _dense(net.layers):
+        for layer in net.dense_layers():
             explicit = {layer.weight.role} if layer.weight.call.span.line else set()
             if "weight" not in has_default and not explicit:
                 out.append(
@@ -48,14 +48,4 @@ def pedantic_warnings(model: CheckedModel) -> list[BnnError]:
                     )
                 )
                 break
-    return out
-
-
-def _dense(layers: list) -> list[Dense]:
-    out: list[Dense] = []
-    for layer in layers:
-        if isinstance(layer, Dense):
-            out.append(layer)
-        elif isinstance(layer, Residual):
-            out.extend(_dense(layer.layers))
     return out

@@ -191,7 +191,7 @@ class Emitter:
 
     def network_function(self, net: CheckedNetwork) -> None:
         node = net.node
-        widths = [str(net.fan_in)] + [str(layer.units) for layer in _dense_layers(net.layers)]
+        widths = [str(net.fan_in)] + [str(layer.units) for layer in net.dense_layers()]
         self.emit()
         self.emit(f"def {_ident(node.name)}(_p, {_ident(node.input)}):")
         self.emit(f'"""Network {node.name}: widths {" -> ".join(widths)}."""', 1)
@@ -221,7 +221,7 @@ class Emitter:
         var = f"_p_{net.name}"
         self.emit(f"# network {net.name}", 1)
         self.emit(f"{var} = {{}}", 1)
-        for layer in _dense_layers(net.layers):
+        for layer in net.dense_layers():
             for use, shape in ((layer.weight, (layer.fan_in, layer.units)), (layer.bias, (layer.units,))):
                 site = f"{net.name}.{layer.path}.{use.role}"
                 key = f"{layer.path}.{use.role}"
@@ -318,32 +318,8 @@ class Emitter:
         self.emit("main()", 1)
 
 
-def _dense_layers(layers: list) -> list[Dense]:
-    out: list[Dense] = []
-    for layer in layers:
-        if isinstance(layer, Dense):
-            out.append(layer)
-        elif isinstance(layer, Residual):
-            out.extend(_dense_layers(layer.layers))
-    return out
-
-
 def _network_calls(node, networks: dict[str, CheckedNetwork]) -> list[t.Call]:
-    out: list[t.Call] = []
-    if isinstance(node, t.Call):
-        if node.func in networks:
-            out.append(node)
-        for a in node.args:
-            out += _network_calls(a, networks)
-        for kw in node.kwargs:
-            out += _network_calls(kw.value, networks)
-    elif isinstance(node, t.BinOp):
-        out += _network_calls(node.left, networks) + _network_calls(node.right, networks)
-    elif isinstance(node, t.Neg):
-        out += _network_calls(node.operand, networks)
-    elif isinstance(node, t.Index):
-        out += _network_calls(node.base, networks)
-    return out
+    return [n for n in t.walk(node) if isinstance(n, t.Call) and n.func in networks]
 
 
 def generate(model: CheckedModel) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..check.checker import CheckedModel, Dense, Residual
+from ..check.checker import CheckedModel
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)
@@ -26,7 +26,7 @@ def site_dims(model: CheckedModel) -> dict[str, list[str]]:
         shape = model.param_shapes[p.name]
         dims[p.name] = [s if isinstance(s, str) else f"{p.name}_dim_{i}" for i, s in enumerate(shape)]
     for net in model.networks.values():
-        for layer in _dense(net.layers):
+        for layer in net.dense_layers():
             prefix = f"{net.name}.{layer.path}"
             dims[f"{prefix}.weight"] = [f"{prefix}.in", f"{prefix}.out"]
             dims[f"{prefix}.bias"] = [f"{prefix}.out"]
@@ -39,16 +39,6 @@ def site_dims(model: CheckedModel) -> dict[str, list[str]]:
     for v in model.data.values():
         dims[v.name] = [s if isinstance(s, str) else f"{v.name}_dim_{i}" for i, s in enumerate(v.shape)]
     return dims
-
-
-def _dense(layers: list) -> list[Dense]:
-    out: list[Dense] = []
-    for layer in layers:
-        if isinstance(layer, Dense):
-            out.append(layer)
-        elif isinstance(layer, Residual):
-            out.extend(_dense(layer.layers))
-    return out
 
 
 def to_inference_data(

@@ -94,6 +94,24 @@ class Neg:
 
 Expr = Union[Number, Name, Call, Index, BinOp, Neg]
 
+
+def walk(node):
+    """Yield an expression and every sub-expression in it, depth first."""
+    yield node
+    if isinstance(node, Call):
+        for child in list(node.args) + [kw.value for kw in node.kwargs]:
+            yield from walk(child)
+    elif isinstance(node, BinOp):
+        yield from walk(node.left)
+        yield from walk(node.right)
+    elif isinstance(node, Neg):
+        yield from walk(node.operand)
+    elif isinstance(node, Index):
+        yield from walk(node.base)
+        for child in node.indices:
+            yield from walk(child)
+
+
 # ---------------------------------------------------------------- dimensions and types
 
 
