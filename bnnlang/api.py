@@ -81,6 +81,7 @@ class Run:
     settings: dict[str, Any]
     path: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    traces: dict[str, Any] = field(default_factory=dict)  # e.g. SVI's loss per step
 
 
 class Model:
@@ -128,25 +129,28 @@ class Model:
         return load_data(path, self.checked, require_observed, training_dims)
 
     def run(
-        self, data: str | Path | BoundData, out: str | Path | None = None, progress: bool = False, **overrides: Any
+        self,
+        data: str | Path | BoundData,
+        out: str | Path | None = None,
+        progress: bool = False,
+        resume: bool = False,
+        **overrides: Any,
     ) -> Run:
-        """Check the data and settings, then sample; with `out`, also write a run directory."""
+        """Check the data and settings, then run the backend; with `out`, also write a run directory.
+
+        With `resume`, a checkpoint left in `out`'s stage by an interrupted run
+        is picked up (SG-HMC and SVI); the result equals an uninterrupted run.
+        """
         from .diagnose.summary import summarize
-        from .infer.arviz_data import site_dims
-        from .infer.nuts import run_nuts
+        from .infer.checkpoint import NO_CHECKPOINT, Checkpoint, fingerprint
         from .infer.setup import enable_compilation_cache
 
         settings = self.settings(**overrides)
         bound = data if isinstance(data, BoundData) else self.data(data)
         enable_compilation_cache()
         t0 = time.perf_counter()
-        module = self.module
+        problem = self.problem(bound, settings)
         t_compile = time.perf_counter() - t0
-        result = run_nuts(module, bound.model_kwargs(self.checked), settings, site_dims(self.checked), progress)
-        t1 = time.perf_counter()
-        summary = summarize(result.idata, result.info)
-        timings = {"load_program_s": t_compile, **result.timings, "summary_s": time.perf_counter() - t1}
-        summary["timings"] = timings
         record = {
             "format_version": 1,
             "bnnlang_version": _version(),
@@ -156,10 +160,54 @@ class Model:
             "settings": settings.values,
             "dims": bound.dims,
         }
-        run = Run(self, result.idata, summary, record, None, timings)
-        if out is not None:
-            run.path = write_run(run, Path(out))
+        from .infer.run import run_inference
+        from .rundir import RunWriter
+
+        def finish(result) -> Run:
+            t1 = time.perf_counter()
+            summary = summarize(result.idata, result.info)
+            timings = {"load_program_s": t_compile, **result.timings, "summary_s": time.perf_counter() - t1}
+            summary["timings"] = timings
+            return Run(self, result.idata, summary, record, None, timings, result.traces)
+
+        from .infer.distributed import is_writer
+
+        if out is None or not is_writer():  # multi-host: only process 0 writes the run directory
+            return finish(run_inference(problem, settings, progress, NO_CHECKPOINT))
+        target = Path(out)
+        with RunWriter(target, resume=resume) as w:
+            if not resume:
+                w.text("model.bnn", self.program.source)
+                w.text("model.py", self.python_source)
+                w.json("settings.json", record)
+            every = int(settings.values.get("checkpoint_every", 0))
+            ckpt = Checkpoint(w.checkpoint_path, every, fingerprint(settings.values, problem.data))
+            run = finish(run_inference(problem, settings, progress, ckpt))
+            write_run(run, w)
+        run.path = target
         return run
+
+    def problem(self, bound: BoundData, settings: InferSettings | None = None):
+        """The backends' view of this model on `bound` data; refuses settings that cannot work."""
+        from .infer.arviz_data import site_dims
+        from .infer.problem import make_problem, resolve_batch_size
+
+        problem = make_problem(
+            self.module.model, self.checked, bound.model_kwargs(self.checked), site_dims(self.checked)
+        )
+        if settings is not None:
+            if "batch_size" in settings.values:
+                resolve_batch_size(problem, settings["batch_size"], settings.method, None)
+            free = [s for s in self.checked.sample_sites() if s not in problem.deterministic]
+            if problem.deterministic and not free:
+                raise BnnError(
+                    f"Every parameter of this model is in a deterministic block: nothing is left for "
+                    f"{settings.method} to sample.",
+                    Location(self.program.path, 0),
+                    hint="Take the last layer out of the deterministic block (a Bayesian last layer), "
+                    "or use `infer svi(guide = map)` for a point estimate of everything.",
+                )
+        return problem
 
     def predict(
         self,
@@ -196,17 +244,13 @@ def load(path: str | Path) -> Model:
     return Model.from_file(path)
 
 
-def write_run(run: Run, target: Path) -> Path:
-    from .rundir import RunWriter
-
-    with RunWriter(target) as w:
-        w.text("model.bnn", run.model.program.source)
-        w.text("model.py", run.model.python_source)
-        w.json("settings.json", run.settings)
-        w.json("summary.json", run.summary)
-        w.file("posterior.nc", run.idata.to_netcdf)
-        w.text("log.txt", _log_text(run))
-    return target
+def write_run(run: Run, w) -> None:
+    """The run's results into an open RunWriter's stage (model, program and settings are already there)."""
+    w.file("posterior.nc", run.idata.to_netcdf)
+    for name, values in run.traces.items():
+        w.text(f"{name}.csv", "step," + name + "\n" + "".join(f"{i},{float(v):.6g}\n" for i, v in enumerate(values)))
+    w.json("summary.json", run.summary)
+    w.text("log.txt", _log_text(run))
 
 
 def _log_text(run: Run) -> str:
@@ -258,6 +302,29 @@ def open_run(path: str | Path) -> Run:
             f"The posterior in '{spath}' could not be read: {err}.", Location(spath, 0), hint="Run the model again."
         ) from None
     return Run(model, idata, summary, settings, p)
+
+
+def resume_run(path: str | Path, progress: bool = False) -> Run:
+    """Continue the interrupted run whose target was `path`, from its last checkpoint."""
+    from .rundir import stage_dir
+
+    p = Path(path)
+    stage = stage_dir(p)
+    where = Location(str(path), 0)
+    if not (stage / "settings.json").is_file():
+        if all((p / f).is_file() for f in ("settings.json", "posterior.nc", "summary.json")):
+            raise BnnError(f"The run '{path}' is already complete.", where, hint="Nothing to resume.")
+        raise BnnError(
+            f"There is no interrupted run to resume at '{path}'.",
+            where,
+            hint="Give the -o folder of a `bnnc run` that was stopped; start a new run otherwise.",
+        )
+    record = json.loads((stage / "settings.json").read_text(encoding="utf-8"))
+    model = Model.from_source(
+        (stage / "model.bnn").read_text(encoding="utf-8"), record["model_path"], _model_dir(record)
+    )
+    overrides = {"backend": record["backend"], **record["settings"]}
+    return model.run(record["data_path"], out=p, progress=progress, resume=True, **overrides)
 
 
 def _model_dir(settings: dict[str, Any]) -> Path | None:

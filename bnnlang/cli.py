@@ -21,6 +21,26 @@ from .errors import BnnError, Location
 ISSUES_URL = "the bnnlang issue tracker"
 
 
+# The most used backend settings get their own flags; every setting is reachable with --set.
+SETTING_FLAGS = {
+    "chains": str,
+    "warmup": str,
+    "samples": str,
+    "thinning": str,
+    "seed": str,
+    "target-accept": str,
+    "max-tree-depth": str,
+    "batch-size": str,
+    "step-size": str,
+    "friction": str,
+    "steps": str,
+    "lr": str,
+    "guide": str,
+    "schedule": str,
+    "checkpoint-every": str,
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bnnc", description="Compile and run Bayesian neural network models (.bnn).")
     p.add_argument("--version", action="version", version=f"bnnc {__version__}")
@@ -41,21 +61,24 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("model")
     k.add_argument("-o", "--output", help="write the program to this file")
 
-    r = sub.add_parser("run", help="sample the posterior and write a run directory")
-    r.add_argument("model")
-    r.add_argument("--data", required=True, help="CSV (header names the data variables), NPZ or Parquet")
+    r = sub.add_parser("run", help="run inference and write a run directory")
+    r.add_argument("model", nargs="?", help="the .bnn model (not with --resume)")
+    r.add_argument("--data", help="CSV (header names the data variables), NPZ or Parquet")
     r.add_argument("-o", "--out", help="run directory (default runs/<model name>)")
-    r.add_argument("--backend", help="inference backend (default: the model's infer statement, else nuts)")
-    r.add_argument("--chains", type=float)
-    r.add_argument("--warmup", type=float)
-    r.add_argument("--samples", type=float)
-    r.add_argument("--thinning", type=float)
-    r.add_argument("--seed", type=float)
-    r.add_argument("--target-accept", type=float, dest="target_accept")
-    r.add_argument("--max-tree-depth", type=float, dest="max_tree_depth")
+    r.add_argument("--resume", metavar="RUN", help="continue an interrupted SG-HMC or SVI run from its checkpoint")
+    r.add_argument("--backend", help="nuts, sghmc or svi (default: the model's infer statement, else nuts)")
+    for flag, kind in SETTING_FLAGS.items():
+        r.add_argument(f"--{flag}", type=kind, dest=flag.replace("-", "_"), help=argparse.SUPPRESS)
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any backend setting")
     r.add_argument("--x64", action="store_true", help="compute in float64")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars or tables")
+    # multi-host (docs/scaling.md): one process per host, chains split over them; process 0 writes the run
+    r.add_argument(
+        "--coordinator", metavar="HOST:PORT", help="multi-host: process 0's address, or 'auto' (SLURM, mpirun)"
+    )
+    r.add_argument("--num-processes", metavar="P", help="multi-host: how many processes share the run")
+    r.add_argument("--process-id", metavar="I", help="multi-host: this process's number, 0 .. P-1")
+    r.epilog = "Settings as flags: " + ", ".join(f"--{f}" for f in SETTING_FLAGS) + " (or --set key=value)."
 
     d = sub.add_parser("predict", help="posterior predictive summaries for new inputs")
     d.add_argument("run", help="a run directory written by `bnnc run`")
@@ -160,52 +183,137 @@ def cmd_compile(args) -> int:
 
 
 def _overrides(args) -> dict:
-    over = {
-        k: getattr(args, k)
-        for k in ("chains", "warmup", "samples", "thinning", "seed", "target_accept", "max_tree_depth")
-    }
-    over = {k: v for k, v in over.items() if v is not None}
+    over = {f.replace("-", "_"): getattr(args, f.replace("-", "_")) for f in SETTING_FLAGS}
+    over = {k: _value(v) for k, v in over.items() if v is not None}
     if args.backend:
         over["backend"] = args.backend
     for item in args.set:
         key, sep, value = item.partition("=")
-        if not sep:
+        if not sep or not key.strip():
             raise BnnError(
                 f"--set expects KEY=VALUE, got '{item}'.", Location("<command line>", 0), hint="e.g. --set dense_mass=1"
             )
-        try:
-            over[key.strip().replace("-", "_")] = float(value)
-        except ValueError:
-            raise BnnError(
-                f"--set {key}: '{value}' is not a number.", Location("<command line>", 0), hint="Settings are numbers."
-            ) from None
+        over[key.strip().replace("-", "_")] = _value(value.strip())
     return over
 
 
+def _value(text: str):
+    """A setting's value from the command line: a number, true/false, or a word (e.g. lowrank)."""
+    if text in ("true", "false"):
+        return 1.0 if text == "true" else 0.0
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def cmd_run(args) -> int:
+    from .infer.distributed import check_split, cluster_from
+
+    cluster = cluster_from(args.coordinator, args.num_processes, args.process_id)
+    if args.resume:
+        if cluster is not None:
+            raise BnnError(
+                "--resume runs on one process.", Location("<command line>", 0), hint="Drop the multi-host flags"
+            )
+        return _resume(args)
+    if not args.model or not args.data:
+        raise BnnError(
+            "bnnc run needs a model and --data.",
+            Location("<command line>", 0),
+            hint="bnnc run model.bnn --data data.csv  (or bnnc run --resume RUN to continue a stopped run)",
+        )
     model = _load(args.model)
     _print_warnings(model)
     settings = model.settings(**_overrides(args))
     bound = model.data(args.data)  # refuse bad data before JAX starts
+    check_split(settings.method, settings.chains, cluster.num_processes if cluster else None)
+    _start_jax(settings, args.x64, cluster)
+    model.problem(bound, settings)  # refuse settings the data cannot meet before anything runs
+    out = Path(args.out) if args.out else Path("runs") / Path(args.model).stem
+    if not args.quiet:
+        print(f"bnnc: {_describe(settings)} on {args.model}", file=sys.stderr)
+    try:
+        run = model.run(bound, out=out, progress=not args.quiet, **_overrides(args))
+    except KeyboardInterrupt:
+        _interrupted(out)
+        return 130
+    if run.path is None:  # multi-host, not process 0: its chains are in process 0's run directory
+        import jax
+
+        print(
+            f"bnnc: process {jax.process_index()}/{jax.process_count()} done; process 0 writes {out}/", file=sys.stderr
+        )
+        return 0
+    _report(run, out, args.quiet)
+    return 0
+
+
+def _resume(args) -> int:
+    import json
+
+    from .api import resume_run
+    from .rundir import stage_dir
+
+    if args.model or args.data or _overrides(args):
+        raise BnnError(
+            "--resume continues a run with its own model, data and settings.",
+            Location("<command line>", 0),
+            hint=f"Write just: bnnc run --resume {args.resume}",
+        )
+    out = Path(args.resume)
+    record_path = stage_dir(out) / "settings.json"
+    if record_path.is_file():
+        from .check.settings import InferSettings
+
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        _start_jax(InferSettings(record["backend"], record["settings"]), args.x64)
+        if not args.quiet:
+            print(f"bnnc: resuming {record['backend']} run {out}", file=sys.stderr)
+    try:
+        run = resume_run(out, progress=not args.quiet)
+    except KeyboardInterrupt:
+        _interrupted(out)
+        return 130
+    _report(run, out, args.quiet)
+    return 0
+
+
+def _start_jax(settings, x64: bool, cluster=None) -> None:
     from .infer.setup import configure_devices
 
-    configure_devices(settings["chains"])
-    if args.x64:
+    configure_devices(settings.chains // (cluster.num_processes or 1) if cluster else settings.chains)
+    if cluster is not None:  # before any other JAX call
+        from .infer.distributed import initialize
+
+        initialize(cluster)
+    if x64:
         import jax
 
         jax.config.update("jax_enable_x64", True)
-    out = Path(args.out) if args.out else Path("runs") / Path(args.model).stem
-    if not args.quiet:
-        s = settings.values
-        print(
-            f"bnnc: {settings.method} on {args.model}: {s['chains']} chains x ({s['warmup']} warmup + {s['samples']} draws), seed {s['seed']}",
-            file=sys.stderr,
-        )
-    run = model.run(bound, out=out, progress=not args.quiet, **_overrides(args))
-    if not args.quiet:
+
+
+def _describe(settings) -> str:
+    s = settings.values
+    if settings.method == "svi":
+        return f"svi ({s['guide']} guide, {s['steps']} steps, lr {s['lr']:g}), seed {s['seed']}"
+    return f"{settings.method}: {s['chains']} chains x ({s['warmup']} warmup + {s['samples']} draws), seed {s['seed']}"
+
+
+def _interrupted(out: Path) -> None:
+    from .rundir import CHECKPOINT, stage_dir
+
+    if (stage_dir(out) / CHECKPOINT).is_file():
+        print(f"bnnc: interrupted; continue with: bnnc run --resume {out}", file=sys.stderr)
+    else:
+        print("bnnc: interrupted; nothing was written.", file=sys.stderr)
+
+
+def _report(run, out: Path, quiet: bool) -> None:
+    if not quiet:
         print(_run_table(run))
-    print(f"bnnc: wrote {out}/ (posterior.nc, summary.json, model.py, settings.json, log.txt)", file=sys.stderr)
-    return 0
+    files = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    print(f"bnnc: wrote {out}/ ({', '.join(files)})", file=sys.stderr)
 
 
 def _run_table(run) -> str:
@@ -224,10 +332,13 @@ def _run_table(run) -> str:
     sm = s.get("sampler", {})
     t = s.get("timings", {})
     lines.append("")
-    lines.append(
-        f"divergences: {sm.get('divergences')}  mean tree depth: {sm.get('mean_tree_depth')}  "
-        f"sampling: {t.get('sampling_s', 0):.1f} s"
-    )
+    if "divergences" in sm:
+        lines.append(
+            f"divergences: {sm.get('divergences')}  mean tree depth: {sm.get('mean_tree_depth')}  "
+            f"sampling: {t.get('sampling_s', 0):.1f} s"
+        )
+    else:
+        lines.append(f"backend: {s.get('run', {}).get('backend')}  time: {t.get('sampling_s', 0):.1f} s")
     lines.append(
         "note: weights of a network are not identifiable (permutations, sign flips); judge convergence by "
         "scalars and predictions."

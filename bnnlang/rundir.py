@@ -1,9 +1,13 @@
-"""Run directories, written atomically.
+"""Run directories, written atomically and resumable.
 
-A run is staged in a hidden sibling folder and renamed into place only when
-every file is complete, so an interrupted run leaves the previous run (or
-nothing), never a half-written one. Files: model.bnn, model.py (the program
-that ran), settings.json, posterior.nc (ArviZ NetCDF), summary.json, log.txt.
+A run is staged in a hidden sibling folder, `.NAME.partial`, and renamed into
+place only when every file is complete, so an interrupted run leaves the
+previous run (or nothing), never a half-written one. Every file in the stage is
+itself written atomically (temporary file, then rename). Backends with
+checkpoints (SG-HMC, SVI) save their state in the stage; `bnnc run --resume
+NAME` picks it up. Files: model.bnn, model.py (the program that ran),
+settings.json, posterior.nc (ArviZ NetCDF), summary.json, log.txt, and for
+optimisers loss.csv.
 """
 
 from __future__ import annotations
@@ -17,36 +21,59 @@ from typing import Any
 
 FORMAT_VERSION = 1
 REQUIRED = ("model.bnn", "settings.json", "posterior.nc", "summary.json")
+CHECKPOINT = "checkpoint.npz"
+
+
+def stage_dir(target: Path) -> Path:
+    target = Path(target)
+    return target.parent / f".{target.name}.partial"
 
 
 class RunWriter:
-    def __init__(self, target: Path) -> None:
+    """Stage files for `target`; on success rename the stage into place.
+
+    On failure the stage is removed, unless it holds a checkpoint (the run can
+    be resumed) or `keep_on_error` is set.
+    """
+
+    def __init__(self, target: Path, resume: bool = False) -> None:
         self.target = Path(target)
-        self.stage = self.target.parent / f".{self.target.name}.staging-{os.getpid()}"
+        self.stage = stage_dir(self.target)
+        self.resume = resume
 
     def __enter__(self) -> RunWriter:
         self.target.parent.mkdir(parents=True, exist_ok=True)
+        if self.resume:
+            if not self.stage.is_dir():
+                raise FileNotFoundError(self.stage)
+            return self
         if self.stage.exists():
             shutil.rmtree(self.stage)
         self.stage.mkdir()
         return self
 
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.stage / CHECKPOINT
+
     def text(self, name: str, content: str) -> None:
-        (self.stage / name).write_text(content, encoding="utf-8")
+        write_text_atomic(self.stage / name, content)
 
     def json(self, name: str, content: Any) -> None:
         self.text(name, json.dumps(content, indent=2, sort_keys=False, default=_jsonable) + "\n")
 
     def file(self, name: str, write: Callable[[Path], None]) -> None:
-        write(self.stage / name)
+        tmp = self.stage / f".{name}.tmp-{os.getpid()}"
+        write(tmp)
+        _fsync(tmp)
+        os.replace(tmp, self.stage / name)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
-            shutil.rmtree(self.stage, ignore_errors=True)
+            if not self.checkpoint_path.is_file():
+                shutil.rmtree(self.stage, ignore_errors=True)
             return
-        for f in self.stage.iterdir():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
+        self.checkpoint_path.unlink(missing_ok=True)
         old = None
         if self.target.exists():
             old = self.target.parent / f".{self.target.name}.old-{os.getpid()}"
@@ -54,6 +81,11 @@ class RunWriter:
         os.replace(self.stage, self.target)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
 
 
 def _jsonable(x: Any) -> Any:
@@ -67,5 +99,8 @@ def _jsonable(x: Any) -> Any:
 def write_text_atomic(path: Path, content: str) -> None:
     path = Path(path)
     tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    tmp.write_text(content, encoding="utf-8")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(content)
+        fh.flush()
+        os.fsync(fh.fileno())
     os.replace(tmp, path)

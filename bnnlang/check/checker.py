@@ -18,7 +18,9 @@ from ..syntax import tree as t
 from ..syntax.parser import RESERVED
 from .distributions import ACTIVATIONS, DISTRIBUTIONS, FUNCTIONS, POSITIVE_PARAMS, PRIOR_ROLES, DistSpec
 from .imports import resolve_imports
-from .settings import BACKENDS, InferSettings, check_backend, validate_setting
+from .settings import BACKENDS, InferSettings, Setting, check_backend, validate_setting
+
+_NUMERIC = Setting(float, 0.0)
 
 Size = int | str
 Shape = tuple[Size, ...]
@@ -72,6 +74,7 @@ class Dense:
     activation: str
     weight: PriorUse
     bias: PriorUse
+    deterministic: bool = False  # point-estimated (MAP), then held fixed while the rest is sampled
 
 
 @dataclass
@@ -110,6 +113,22 @@ class CheckedNetwork:
                 stack.extend(reversed(layer.layers))
         return out
 
+    def deterministic_sites(self) -> list[str]:
+        """Sample sites of the layers marked deterministic: their weights, biases and prior locals."""
+        return self.sites(deterministic_only=True)
+
+    def sites(self, deterministic_only: bool = False) -> list[str]:
+        """The network's sample sites (weights, biases, prior locals), in order."""
+        sites = []
+        for layer in self.dense_layers():
+            if layer.deterministic or not deterministic_only:
+                for use in (layer.weight, layer.bias):
+                    site = f"{self.name}.{layer.path}.{use.role}"
+                    sites.append(site)
+                    if use.prior_def is not None:
+                        sites.extend(f"{site}.{lp.name}" for lp in use.prior_def.locals)
+        return sites
+
 
 @dataclass
 class CheckedModel:
@@ -133,6 +152,13 @@ class CheckedModel:
     @property
     def observed(self) -> list[DataVar]:
         return [v for v in self.data.values() if v.observed]
+
+    def deterministic_sites(self) -> list[str]:
+        return [site for net in self.networks.values() for site in net.deterministic_sites()]
+
+    def sample_sites(self) -> list[str]:
+        """Every latent site: params, then each network's weights, biases and prior locals."""
+        return [p.name for p in self.params] + [s for net in self.networks.values() for s in net.sites()]
 
     @property
     def dims(self) -> list[str]:
@@ -828,11 +854,37 @@ class Checker:
             )
 
     def check_layers(
-        self, layers: tuple[t.Layer, ...], width: Size, defaults: dict[str, t.PriorAssign], net: str, prefix: str
+        self,
+        layers: tuple[t.Layer, ...],
+        width: Size,
+        defaults: dict[str, t.PriorAssign],
+        net: str,
+        prefix: str,
+        fixed: bool = False,
     ) -> tuple[list, Size]:
         out: list = []
-        for i, layer in enumerate(layers):
-            path = f"{prefix}{i}"
+        for layer in layers:
+            path = f"{prefix}{len(out)}"
+            if layer.kind == "deterministic":
+                # `deterministic { ... }` marks its layers as point-estimated; paths stay flat,
+                # so marking layers deterministic does not rename their sites.
+                if fixed or prefix:
+                    raise self.error(
+                        "A deterministic block sits directly in a network, not inside another block.", layer.span
+                    )
+                if layer.has_args or layer.priors or not layer.layers:
+                    raise self.error(
+                        "A deterministic block holds layers only.",
+                        layer.span,
+                        "Write `deterministic { dense(50, tanh) dense(50, tanh) }`.",
+                    )
+                inner, width = self.check_layers(layer.layers, width, defaults, net, prefix, fixed=True)
+                for item in inner:
+                    item.path = f"{prefix}{len(out)}"
+                    if isinstance(item, Residual):
+                        _repath(item)
+                    out.append(item)
+                continue
             if layer.kind == "dense":
                 units, activation = self.dense_args(layer)
                 priors = {}
@@ -846,7 +898,7 @@ class Checker:
                     pa = priors.get(role) or defaults.get(role)
                     shape = (width, units) if role == "weight" else (units,)
                     uses[role] = self.check_prior_use(pa, role, shape)
-                out.append(Dense(path, width, units, activation, uses["weight"], uses["bias"]))
+                out.append(Dense(path, width, units, activation, uses["weight"], uses["bias"], fixed))
                 width = units
             elif layer.kind == "residual":
                 if layer.has_args or layer.priors:
@@ -857,7 +909,7 @@ class Checker:
                     )
                 if not layer.layers:
                     raise self.error("A residual block needs at least one layer.", layer.span)
-                inner, inner_width = self.check_layers(layer.layers, width, defaults, net, path + ".")
+                inner, inner_width = self.check_layers(layer.layers, width, defaults, net, path + ".", fixed)
                 if not same_size(inner_width, width):
                     raise self.error(
                         f"A residual block must keep its width: it takes {width} and gives {inner_width}.",
@@ -874,7 +926,7 @@ class Checker:
                     )
                 out.append(Activation(path, layer.kind))
             else:
-                guess = did_you_mean(layer.kind, ["dense", "residual", *ACTIVATIONS])
+                guess = did_you_mean(layer.kind, ["dense", "residual", "deterministic", *ACTIVATIONS])
                 raise self.error(
                     f"Unknown layer '{layer.kind}'.",
                     layer.span,
@@ -1030,11 +1082,18 @@ class Checker:
                     number = -value.operand.value
                 elif isinstance(value, t.Name) and value.id in ("true", "false"):
                     number = 1.0 if value.id == "true" else 0.0
+                elif isinstance(value, t.Name) and BACKENDS[method].get(arg.name, _NUMERIC).kind is str:
+                    number = value.id  # a word setting, e.g. guide = lowrank
                 if arg.name in given:
                     raise self.error(f"Setting '{arg.name}' is given twice.", arg.span, "Keep one of them.")
                 if number is None:
+                    spec = BACKENDS[method].get(arg.name)
                     raise self.error(
-                        f"Setting '{arg.name}' must be a number.", arg.value.span, "Write e.g. `chains = 4`."
+                        f"Setting '{arg.name}' must be {spec.describe() if spec else 'a number'}.",
+                        arg.value.span,
+                        "Write e.g. `chains = 4`."
+                        if not spec or spec.kind is not str
+                        else f"Write e.g. `{arg.name} = {spec.default}`.",
                     )
                 given[arg.name] = validate_setting(method, arg.name, number, self.loc(arg.span))
         table = BACKENDS[method]
@@ -1057,6 +1116,14 @@ class Checker:
                     if sym not in input_dims and sym not in self.consts and sym not in arg_dims:
                         arg_dims.append(sym)
         return input_dims, arg_dims
+
+
+def _repath(block: Residual) -> None:
+    """Give a residual block's layers paths under the block's (new) path."""
+    for i, item in enumerate(block.layers):
+        item.path = f"{block.path}.{i}"
+        if isinstance(item, Residual):
+            _repath(item)
 
 
 def same_size(a: Size, b: Size) -> bool:

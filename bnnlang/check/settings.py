@@ -14,15 +14,18 @@ from ..errors import BnnError, Location, did_you_mean
 
 @dataclass(frozen=True)
 class Setting:
-    kind: type  # int | float | bool
+    kind: type  # int | float | bool | str (a word from `choices`)
     default: Any
     low: float | None = None
     high: float | None = None
     low_open: bool = False
     high_open: bool = False
     doc: str = ""
+    choices: tuple[str, ...] = ()
 
     def describe(self) -> str:
+        if self.kind is str:
+            return "one of " + ", ".join(self.choices)
         if self.kind is bool:
             return "true or false (1 or 0)"
         lo = "" if self.low is None else f"{'>' if self.low_open else '>='} {self.low:g}"
@@ -31,7 +34,13 @@ class Setting:
         rng = " and ".join(x for x in (lo, hi) if x)
         return f"{kind} {rng}".strip()
 
-    def validate(self, value: float) -> Any:
+    def validate(self, value: float | str) -> Any:
+        if self.kind is str:
+            if value not in self.choices:
+                raise ValueError(self.describe())
+            return value
+        if isinstance(value, str):
+            value = float(value)
         if self.kind is int and value != int(value):
             raise ValueError(self.describe())
         if self.kind is bool:
@@ -45,16 +54,66 @@ class Setting:
         return self.kind(value)
 
 
+def _common(chains: int | None = 4) -> dict[str, Setting]:
+    out = {"seed": Setting(int, 0, 0, 2**31 - 1, doc="random seed; same seed, same draws")}
+    if chains is not None:
+        out["chains"] = Setting(int, chains, 1, 1024, doc="independent chains; run in parallel over JAX devices")
+    return out
+
+
+def _minibatch(every: int = 1000) -> dict[str, Setting]:
+    return {
+        "batch_size": Setting(int, 0, 0, doc="rows per minibatch; 0 = the backend's default (see docs)"),
+        "checkpoint_every": Setting(int, every, 0, doc="save resumable state every k steps; 0 = never"),
+    }
+
+
 BACKENDS: dict[str, dict[str, Setting]] = {
     "nuts": {
-        "chains": Setting(int, 4, 1, 1024, doc="independent chains; run in parallel over JAX devices"),
+        **_common(),
         "warmup": Setting(int, 500, 0, doc="adaptation steps per chain (discarded)"),
         "samples": Setting(int, 500, 1, doc="draws kept per chain"),
         "thinning": Setting(int, 1, 1, doc="keep every k-th draw"),
-        "seed": Setting(int, 0, 0, 2**31 - 1, doc="random seed; same seed, same draws"),
         "target_accept": Setting(float, 0.8, 0, 1, True, True, doc="step-size adaptation target"),
         "max_tree_depth": Setting(int, 10, 1, 20, doc="NUTS doubles its trajectory at most this often"),
         "dense_mass": Setting(bool, False, doc="adapt a dense mass matrix (small models only)"),
+        "init_radius": Setting(float, 0.5, 0, 10, doc="initial values uniform in (-r, r) on the unconstrained scale"),
+        "map_steps": Setting(int, 2000, 0, doc="optimiser steps for deterministic layers' MAP (partially Bayesian)"),
+    },
+    "sghmc": {
+        **_common(),
+        "warmup": Setting(int, 2000, 0, doc="burn-in steps per chain (discarded)"),
+        "samples": Setting(int, 500, 1, doc="draws kept per chain"),
+        "thinning": Setting(int, 10, 1, doc="keep every k-th step"),
+        **_minibatch(),
+        "step_size": Setting(
+            float, 0.1, 0, None, True, doc="learning rate per data row: each update moves by step_size / N x gradient"
+        ),
+        "friction": Setting(float, 0.1, 0, 1, True, doc="momentum friction alpha (1 - momentum decay)"),
+        "leapfrog": Setting(int, 1, 1, 1000, doc="gradient steps per kept step"),
+        "schedule": Setting(str, "constant", choices=("constant", "decay", "cyclical"), doc="step-size schedule"),
+        "cycles": Setting(int, 4, 1, doc="cycles of the cyclical schedule"),
+        "init": Setting(str, "map", choices=("map", "uniform"), doc="start chains at a MAP fit or at random"),
+        "map_steps": Setting(int, 2000, 0, doc="optimiser steps of the MAP start"),
+        "init_radius": Setting(float, 0.5, 0, 10, doc="initial values uniform in (-r, r) on the unconstrained scale"),
+        "noise": Setting(
+            str, "rademacher", choices=("rademacher", "gaussian"), doc="injected noise: +-1 (fast) or Gaussian"
+        ),
+    },
+    "svi": {
+        **_common(chains=None),
+        "guide": Setting(str, "normal", choices=("normal", "lowrank", "map", "laplace"), doc="variational family"),
+        "steps": Setting(int, 5000, 1, doc="optimiser steps"),
+        "samples": Setting(int, 1000, 1, doc="posterior draws taken from the fitted guide"),
+        **_minibatch(),
+        "optimizer": Setting(str, "adam", choices=("adam", "adamw", "sgd", "rmsprop"), doc="optax optimiser"),
+        "lr": Setting(float, 0.01, 0, None, True, doc="peak learning rate"),
+        "schedule": Setting(str, "cosine", choices=("constant", "cosine", "exponential"), doc="learning-rate schedule"),
+        "rank": Setting(int, 10, 1, doc="rank of the low-rank guide's covariance"),
+        "init_scale": Setting(float, 0.01, 0, None, True, doc="initial scale of the normal and low-rank guides"),
+        "particles": Setting(int, 1, 1, 1000, doc="Monte Carlo draws per ELBO estimate"),
+        "init": Setting(str, "map", choices=("map", "uniform"), doc="start the guide's mean at a MAP fit or at random"),
+        "map_steps": Setting(int, 2000, 0, doc="optimiser steps of the MAP start (and of deterministic layers' MAP)"),
         "init_radius": Setting(float, 0.5, 0, 10, doc="initial values uniform in (-r, r) on the unconstrained scale"),
     },
 }
@@ -80,6 +139,10 @@ class InferSettings:
             values[key] = validate_setting(method, key, raw, Location(path, 0))
         return InferSettings(method, {**{k: s.default for k, s in table.items()}, **values})
 
+    @property
+    def chains(self) -> int:
+        return int(self.values.get("chains", 1))
+
 
 def check_backend(method: str, loc: Location) -> None:
     if method not in BACKENDS:
@@ -103,13 +166,14 @@ def validate_setting(method: str, key: str, value: Any, loc: Location) -> Any:
         )
     spec = table[key]
     try:
-        number = float(value)
-        return spec.validate(number)
+        return spec.validate(value)
     except (TypeError, ValueError):
+        guess = did_you_mean(str(value), spec.choices) if spec.kind is str else None
+        shown = f"'{value}'" if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else value
         raise BnnError(
-            f"Setting '{key}' of {method} must be {spec.describe()}; got {value}.",
+            f"Setting '{key}' of {method} must be {spec.describe()}; got {shown}.",
             loc,
-            hint=f"{key}: {spec.doc}; default {spec.default}.",
+            hint=(guess + " " if guess else "") + f"{key}: {spec.doc}; default {spec.default}.",
         ) from None
 
 

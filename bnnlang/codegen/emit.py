@@ -25,6 +25,7 @@ from ..check.checker import (
     py_name,
 )
 from ..check.distributions import ACTIVATIONS, DISTRIBUTIONS, FUNCTIONS
+from ..check.settings import defaults
 from ..syntax import tree as t
 
 _PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "neg": 3, "^": 4, "atom": 5}
@@ -163,6 +164,13 @@ class Emitter:
             for k, v in m.consts.items():
                 self.emit(f"{_ident(k)} = {int(v)}")
             self.emit()
+        self.emit()
+        self.emit("def _minibatch_scale(rows, name, size):")
+        self.emit(
+            '"""With minibatches (`_rows` = {dim: full size}) the likelihood of `size` rows stands for all rows."""', 1
+        )
+        self.emit("return 1.0 if rows is None or name not in rows else rows[name] / size", 1)
+        self.emit()
         for module, pdef in m.prior_defs.values():
             self.prior_function(pdef, module)
         for net in m.networks.values():
@@ -222,6 +230,8 @@ class Emitter:
         self.emit(f"# network {net.name}", 1)
         self.emit(f"{var} = {{}}", 1)
         for layer in net.dense_layers():
+            if layer.deterministic:
+                self.emit(f"# layer {layer.path} is deterministic: `bnnc run` fixes it at its MAP value", 1)
             for use, shape in ((layer.weight, (layer.fan_in, layer.units)), (layer.bias, (layer.units,))):
                 site = f"{net.name}.{layer.path}.{use.role}"
                 key = f"{layer.path}.{use.role}"
@@ -240,8 +250,8 @@ class Emitter:
         m = self.m
         inputs = [_ident(v.name) for v in m.inputs]
         observed = [f"{_ident(v.name)}=None" for v in m.observed]
-        kwonly = [_ident(d) for d in m.arg_dims]
-        sig = inputs + observed + (["*"] + kwonly if kwonly else [])
+        kwonly = [_ident(d) for d in m.arg_dims] + ["_rows=None"]
+        sig = inputs + observed + ["*"] + kwonly
         self.emit()
         self.emit(f"def model({', '.join(sig)}):")
         self.emit('"""The joint density: priors first, then the likelihood of the observed data."""', 1)
@@ -267,7 +277,10 @@ class Emitter:
             d = self.dist(obs.dist, ctx)
             if len(var.shape) > 1:
                 d = f"{d}.expand({_shape(var.shape)}).to_event({len(var.shape) - 1})"
-            self.emit(f'with numpyro.plate("{var.shape[0]}", {rows}):', 1)
+            plate = f'numpyro.plate("{var.shape[0]}", {rows})'
+            if isinstance(var.shape[0], str):
+                plate += f', numpyro.handlers.scale(scale=_minibatch_scale(_rows, "{var.shape[0]}", {rows}))'
+            self.emit(f"with {plate}:", 1)
             self.emit(f'numpyro.sample("{obs.name}", {d}, obs={_ident(obs.name)})', 2)
         self.emit()
 
@@ -276,8 +289,14 @@ class Emitter:
         s = m.infer.values
         names = [v.name for v in m.data.values()]
         self.emit()
+        if m.infer.method != "nuts":
+            nuts = defaults("nuts")
+            s = {**nuts.values, **{k: v for k, v in s.items() if k in nuts.values and k != "map_steps"}}
+            self.emit(f"# The model asks for {m.infer.method}, which `bnnc run` provides; this standalone")
+            self.emit("# program runs NUTS with its default settings on the same model.")
         self.emit(f"DATA = {names!r}")
         self.emit(f"DIM_ARGS = {[d for d in m.arg_dims]!r}")
+        self.emit(f"DETERMINISTIC = {m.deterministic_sites()!r}  # point-estimated sites (partially Bayesian)")
         self.emit(f"INFER = {{{', '.join(f'{k!r}: {v!r}' for k, v in s.items())}}}")
         self.emit()
         self.emit()

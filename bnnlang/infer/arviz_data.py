@@ -47,23 +47,28 @@ def to_inference_data(
     sample_stats: dict[str, np.ndarray],
     kwargs: dict[str, Any],
     dims: dict[str, list[str]],
+    observed_names: tuple[str, ...] | None = None,
 ) -> az.InferenceData:
     from numpyro.infer import log_likelihood
 
     chains, draws = next(iter(posterior.values())).shape[:2]
     flat = {k: v.reshape((chains * draws,) + v.shape[2:]) for k, v in posterior.items()}
-    observed = {k: np.asarray(v) for k, v in kwargs.items() if _is_observed(model_fn, k) and v is not None}
+    if observed_names is None:
+        observed_names = tuple(k for k in kwargs if _is_observed(model_fn, k))
+    observed = {k: np.asarray(kwargs[k]) for k in observed_names if kwargs.get(k) is not None}
     loglik = {}
     if observed:
-        ll = log_likelihood(model_fn, flat, **kwargs)
-        loglik = {k: np.asarray(v).reshape((chains, draws) + np.shape(v)[1:]) for k, v in ll.items()}
-    constant = {k: np.asarray(v) for k, v in kwargs.items() if k not in observed and hasattr(v, "shape")}
+        ll = log_likelihood(model_fn, flat, **kwargs)  # conditioned (fixed) sites are not data: keep observed only
+        loglik = {k: np.asarray(v).reshape((chains, draws) + np.shape(v)[1:]) for k, v in ll.items() if k in observed}
+    constant = {
+        k: np.asarray(v) for k, v in kwargs.items() if k not in observed and hasattr(v, "shape") and k != "_rows"
+    }
     used_dims = {k: v for k, v in dims.items() if k in posterior or k in observed or k in constant}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return az.from_dict(
             posterior=posterior,
-            sample_stats=sample_stats,
+            sample_stats=sample_stats or None,
             log_likelihood=loglik or None,
             observed_data=observed or None,
             constant_data=constant or None,

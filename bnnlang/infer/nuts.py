@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -22,16 +19,11 @@ import numpy as np
 from numpyro.infer import MCMC, NUTS, init_to_uniform
 
 from ..check.settings import InferSettings
-from .arviz_data import to_inference_data
+from .checkpoint import NO_CHECKPOINT, Checkpoint
+from .problem import Problem
+from .result import RunResult, draws_to_idata
 
 EXTRA_FIELDS = ("diverging", "num_steps", "accept_prob", "energy", "adapt_state.step_size", "potential_energy")
-
-
-@dataclass
-class RunResult:
-    idata: Any  # arviz.InferenceData
-    timings: dict[str, float] = field(default_factory=dict)
-    info: dict[str, Any] = field(default_factory=dict)
 
 
 def chain_groups(chains: int, devices: int) -> list[list[int]]:
@@ -41,17 +33,15 @@ def chain_groups(chains: int, devices: int) -> list[list[int]]:
 
 
 def run_nuts(
-    program: ModuleType,
-    kwargs: dict[str, Any],
-    settings: InferSettings,
-    site_dims: dict[str, list[str]] | None = None,
-    progress: bool = True,
+    problem: Problem, settings: InferSettings, progress: bool = True, checkpoint: Checkpoint = NO_CHECKPOINT
 ) -> RunResult:
+    """NUTS has no checkpoints: its adaptation is not resumable mid-way; a killed run starts again."""
     s = settings.values
-    model = program.model
-    jax_kwargs = {k: (jnp.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in kwargs.items()}
+    model = problem.model
+    jax_kwargs = problem.data
     devices = jax.local_device_count()
-    groups = chain_groups(s["chains"], devices)
+    ids = problem.chain_ids(s["chains"])
+    groups = [[ids[i] for i in g] for g in chain_groups(len(ids), devices)]
     base = jax.random.PRNGKey(s["seed"])
     kernel = NUTS(
         model,
@@ -97,7 +87,7 @@ def run_nuts(
         "lp": -extra["potential_energy"],
     }
     t1 = time.perf_counter()
-    idata = to_inference_data(model, posterior, sample_stats, jax_kwargs, site_dims or {})
+    idata = draws_to_idata(problem, posterior, sample_stats)
     info = {
         "backend": "nuts",
         "devices": devices,

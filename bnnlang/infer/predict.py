@@ -50,8 +50,12 @@ def predictive_draws(
     for name in obs_names:
         inputs[name] = None
 
+    fixed = {}
+    if "fixed" in idata.groups():  # deterministic layers of a partially Bayesian network
+        fixed = {k: jnp.asarray(v.values) for k, v in idata["fixed"].data_vars.items()}
+
     def one(draw, key):
-        model = handlers.substitute(handlers.seed(program.model, key), data=draw)
+        model = handlers.substitute(handlers.seed(program.model, key), data={**fixed, **draw})
         tr = handlers.trace(model).get_trace(**inputs)
         out = {}
         for name in obs_names:

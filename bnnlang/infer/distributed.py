@@ -1,0 +1,254 @@
+"""Chains across hosts: one process per host through `jax.distributed`, one merged posterior.
+
+Every process loads the same model and data and runs its own share of the
+chains (`Problem.chain_subset`): process i of P runs global chains
+[i*k, (i+1)*k) with k = chains / P. Chain c always draws from
+`fold_in(PRNGKey(seed), c)`, so which process runs a chain does not change
+its draws: the merged posterior equals a one-process run chain by chain.
+After the backend returns, the draws and sampler statistics are gathered
+across processes in global chain order and turned back into one
+InferenceData; only process 0 writes the run directory.
+
+SVI has no chains to split and refuses to run on several processes (see
+docs/scaling.md). Checkpoints are off in multi-process runs: a killed run
+starts again.
+
+JAX allows `jax.distributed.initialize` only before its first computation, so
+`initialize` here must run before anything else touches JAX (`bnnc run` calls
+it while starting JAX; API users call it first thing in their script).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from ..errors import BnnError, Location
+from .checkpoint import NO_CHECKPOINT, Checkpoint
+from .problem import Problem
+from .result import RunResult, draws_to_idata
+
+ENV_COORDINATOR = "BNNLANG_COORDINATOR"
+ENV_NUM_PROCESSES = "BNNLANG_NUM_PROCESSES"
+ENV_PROCESS_ID = "BNNLANG_PROCESS_ID"
+AUTO = "auto"  # --coordinator auto: let JAX read the cluster launcher's environment (SLURM, Open MPI, ...)
+WHERE = Location("<command line>", 0)
+
+# Run facts that are counts over chains: summed over processes when merging (the rest come from process 0).
+COUNTS = ("divergences", "max_tree_depth_hits", "leapfrogs", "gradients", "devices")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Where this process sits among the processes of one run; None fields are left to JAX to detect."""
+
+    coordinator: str | None  # HOST:PORT of process 0's coordination service
+    num_processes: int | None
+    process_id: int | None
+
+    @property
+    def auto(self) -> bool:
+        return self.coordinator is None
+
+
+def cluster_from(
+    coordinator: str | None = None,
+    num_processes: int | str | None = None,
+    process_id: int | str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Cluster | None:
+    """The cluster the flags (or, where a flag is missing, the BNNLANG_* variables) describe; None: one process.
+
+    Refuses half-given or inconsistent settings before JAX starts, so a
+    mistyped launch fails at once instead of waiting for peers that never come.
+    """
+    env = os.environ if environ is None else environ
+    coordinator = coordinator if coordinator is not None else env.get(ENV_COORDINATOR) or None
+    num = num_processes if num_processes is not None else env.get(ENV_NUM_PROCESSES) or None
+    pid = process_id if process_id is not None else env.get(ENV_PROCESS_ID) or None
+    if coordinator is None and num is None and pid is None:
+        return None
+    if coordinator == AUTO:
+        if num is not None or pid is not None:
+            raise BnnError(
+                "--coordinator auto takes the process count and id from the cluster launcher.",
+                WHERE,
+                hint="Drop --num-processes and --process-id, or give the coordinator as HOST:PORT.",
+            )
+        return Cluster(None, None, None)
+    missing = [
+        n for n, v in (("--coordinator", coordinator), ("--num-processes", num), ("--process-id", pid)) if v is None
+    ]
+    if missing:
+        raise BnnError(
+            f"A multi-process run needs --coordinator, --num-processes and --process-id; {', '.join(missing)} missing.",
+            WHERE,
+            hint=f"Give all three (or {ENV_COORDINATOR}, {ENV_NUM_PROCESSES}, {ENV_PROCESS_ID}), "
+            "or --coordinator auto under SLURM or mpirun.",
+        )
+    assert coordinator is not None
+    host, sep, port = coordinator.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise BnnError(
+            f"--coordinator must be HOST:PORT, got '{coordinator}'.",
+            WHERE,
+            hint="e.g. --coordinator node01:12345 (the same on every process), or --coordinator auto.",
+        )
+    n, i = _int("--num-processes", num), _int("--process-id", pid)
+    if n < 1:
+        raise BnnError(f"--num-processes must be at least 1, got {n}.", WHERE, hint="e.g. --num-processes 2")
+    if not 0 <= i < n:
+        raise BnnError(
+            f"--process-id must be between 0 and {n - 1} (--num-processes is {n}), got {i}.",
+            WHERE,
+            hint="Number the processes 0, 1, ..., num-processes - 1; process 0 writes the run directory.",
+        )
+    if n == 1:
+        return None
+    return Cluster(coordinator, n, i)
+
+
+def _int(flag: str, value: int | str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise BnnError(f"{flag} must be a whole number, got '{value}'.", WHERE, hint=f"e.g. {flag} 2") from None
+
+
+def check_split(method: str, chains: int, num_processes: int | None) -> None:
+    """Refuse, before anything runs, a run that cannot be split evenly over the processes."""
+    if not num_processes or num_processes == 1:
+        return
+    if method == "svi":
+        raise BnnError(
+            f"svi runs on one process; this run has --num-processes {num_processes}.",
+            WHERE,
+            hint="Use sghmc or nuts for multi-host runs (chains are split over the processes), or run svi on one host.",
+        )
+    if chains % num_processes:
+        suggest = num_processes * max(1, round(chains / num_processes))
+        raise BnnError(
+            f"chains = {chains} cannot be split evenly over --num-processes {num_processes}.",
+            WHERE,
+            hint=f"Use a multiple of {num_processes} chains (e.g. --chains {suggest}) "
+            f"or a number of processes that divides {chains}.",
+        )
+
+
+def initialize(cluster: Cluster, initialization_timeout: int = 300) -> None:
+    """Join the run's processes; must come before any JAX computation in this process.
+
+    On CPU, collectives across processes go through gloo (JAX's default CPU
+    backend has none); on GPU/TPU JAX picks NCCL or the TPU interconnect itself.
+    """
+    import jax
+
+    platforms = os.environ.get("JAX_PLATFORMS", "")
+    if not platforms or "cpu" in platforms:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    if cluster.auto:
+        jax.distributed.initialize(initialization_timeout=initialization_timeout)
+    else:
+        jax.distributed.initialize(
+            coordinator_address=cluster.coordinator,
+            num_processes=cluster.num_processes,
+            process_id=cluster.process_id,
+            initialization_timeout=initialization_timeout,
+        )
+
+
+def process_count() -> int:
+    """How many processes share this run (1 unless `initialize` was called)."""
+    import jax
+
+    return jax.process_count() if jax.distributed.is_initialized() else 1
+
+
+def is_writer() -> bool:
+    """Whether this process writes results: process 0, or the only process."""
+    import jax
+
+    return not jax.distributed.is_initialized() or jax.process_index() == 0
+
+
+# -- split and merge ---------------------------------------------------------------
+
+
+def local_problem(problem: Problem, method: str, chains: int) -> Problem:
+    """The problem with this process's share of the chains; unchanged on one process."""
+    n = process_count()
+    if n == 1:
+        return problem
+    import jax
+
+    check_split(method, chains, n)
+    k = chains // n
+    start = jax.process_index() * k
+    return replace(problem, chain_subset=tuple(range(start, start + k)))
+
+
+def local_checkpoint(checkpoint: Checkpoint) -> Checkpoint:
+    """Checkpoints are single-process only: a multi-process run that is killed starts again."""
+    return checkpoint if process_count() == 1 else NO_CHECKPOINT
+
+
+def merge_result(problem: Problem, local: Problem, result: RunResult) -> RunResult:
+    """Gather every process's chains into one RunResult, in global chain order (identity on one process).
+
+    `problem` is the full problem (every chain); `local` the one this process
+    ran. All processes must call this: it is a collective.
+    """
+    n = process_count()
+    if n == 1:
+        return result
+    import time
+
+    t0 = time.perf_counter()
+    idata = result.idata
+    posterior = _gather_group(idata.posterior)
+    sample_stats = _gather_group(idata.sample_stats) if "sample_stats" in idata.groups() else {}
+    merged = draws_to_idata(problem, posterior, sample_stats)
+    infos = _gather_json({"info": result.info, "timings": result.timings, "chains": list(local.chain_subset or ())})
+    info = dict(result.info)
+    for key in COUNTS:
+        values = [p["info"].get(key) for p in infos]
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            info[key] = sum(values)
+    if "leapfrogs" in info and "n_steps" in sample_stats:
+        info["mean_leapfrogs_per_draw"] = float(np.mean(sample_stats["n_steps"]))
+    info["processes"] = n
+    info["chains_per_process"] = [p["chains"] for p in infos]
+    info["per_process"] = [p["info"] for p in infos]
+    # wall-clock facts: the slowest process is what the user waited for
+    timings = {k: max(float(p["timings"].get(k, 0.0)) for p in infos) for k in result.timings}
+    timings["gather_s"] = time.perf_counter() - t0
+    return RunResult(merged, timings, info, result.traces)
+
+
+def _gather_group(dataset) -> dict[str, np.ndarray]:
+    """{name: [chain, draw, ...]} of an ArviZ group, every process's chains concatenated in process order."""
+    from jax.experimental import multihost_utils
+
+    out: dict[str, np.ndarray] = {}
+    for name in sorted(dataset.data_vars):  # the same order on every process: each gather is a collective
+        local = np.asarray(dataset[name].values)
+        gathered = np.asarray(multihost_utils.process_allgather(local, tiled=True))
+        out[name] = gathered.astype(local.dtype)  # JAX without x64 narrows int64/float64 on the way
+    return out
+
+
+def _gather_json(value: Any) -> list[Any]:
+    """Every process's `value` (JSON-able), in process order: run facts differ in shape between processes."""
+    from jax.experimental import multihost_utils
+
+    raw = np.frombuffer(json.dumps(value, default=float).encode("utf-8"), dtype=np.uint8)
+    sizes = np.asarray(multihost_utils.process_allgather(np.array([raw.size], dtype=np.int32))).reshape(-1)
+    padded = np.zeros(int(sizes.max()), dtype=np.uint8)
+    padded[: raw.size] = raw
+    rows = np.asarray(multihost_utils.process_allgather(padded)).astype(np.uint8)
+    return [json.loads(rows[i, : int(sizes[i])].tobytes().decode("utf-8")) for i in range(len(sizes))]

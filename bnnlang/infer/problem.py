@@ -1,0 +1,159 @@
+"""What every backend receives: the model, its data, and how to cut the data into minibatches.
+
+Backends work on NumPyro's unconstrained space through `potential` (the
+negative log joint, with the likelihood of a minibatch scaled by N / batch
+through the generated program's plates) and turn positions back into
+constrained draws with `constrain`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro import handlers
+from numpyro.infer import init_to_sample, init_to_uniform
+from numpyro.infer.util import constrain_fn, initialize_model, potential_energy
+
+from ..check.checker import CheckedModel
+from ..errors import BnnError, Location
+
+
+@dataclass(frozen=True)
+class Problem:
+    model: Callable  # the generated model; conditioned on `fixed` when partially Bayesian
+    data: dict[str, Any]  # full-data keyword arguments (jax arrays; ints for dimensions)
+    observed: tuple[str, ...]  # names of the observed variables
+    site_dims: dict[str, list[str]] = field(default_factory=dict)
+    rows: str | None = None  # the dimension minibatches cut (the observation plate); None: not batchable
+    n_rows: int = 0
+    batched: tuple[str, ...] = ()  # data keys whose first axis runs over `rows`
+    fixed: dict[str, np.ndarray] = field(default_factory=dict)  # deterministic sites at their MAP
+    deterministic: tuple[str, ...] = ()  # sites to point-estimate before sampling
+    base_model: Callable | None = None  # the model before conditioning on `fixed`
+    chain_subset: tuple[int, ...] | None = None  # global chain indices this process runs (multi-host)
+
+    def chain_ids(self, chains: int) -> list[int]:
+        """The chains this process runs; chain c always uses the key fold_in(PRNGKey(seed), c)."""
+        return list(self.chain_subset) if self.chain_subset is not None else list(range(chains))
+
+    # -- minibatches ---------------------------------------------------------
+    def take(self, idx: jnp.ndarray) -> dict[str, Any]:
+        """The rows `idx` of the arrays minibatches are cut from."""
+        return {k: self.data[k][idx] for k in self.batched}
+
+    def batch_data(self) -> dict[str, Any]:
+        """The arrays minibatches are cut from (for sharding over devices)."""
+        return {k: self.data[k] for k in self.batched}
+
+    def kwargs_for(self, batch: dict[str, Any] | None) -> dict[str, Any]:
+        """Model kwargs with `batch` (arrays already cut to the minibatch) in place of the full data."""
+        if batch is None:
+            return self.data
+        size = next(iter(batch.values())).shape[0]
+        kwargs = {**self.data, **batch}
+        if self.rows in kwargs and not hasattr(kwargs[self.rows], "shape"):
+            kwargs[self.rows] = int(size)
+        kwargs["_rows"] = {self.rows: self.n_rows}
+        return kwargs
+
+    # -- unconstrained space -------------------------------------------------
+    def potential(self, params: dict[str, jnp.ndarray], batch: dict[str, Any] | None = None) -> jnp.ndarray:
+        """Negative log joint at unconstrained `params`; with `batch`, a minibatch estimate of it."""
+        return potential_energy(self.model, (), self.kwargs_for(batch), params)
+
+    def init(self, key: jax.Array, radius: float | None = None) -> dict[str, jnp.ndarray]:
+        """A random unconstrained starting point.
+
+        radius None: a draw from the prior, clipped to (-3, 3) on the unconstrained scale. For a
+        network this is the usual fan-in scaled initialisation; small uniform starts put every
+        weight near zero, a saddle a MAP fit of a tanh network can stay in (sigma stuck at the
+        data's spread). radius r: uniform in (-r, r), NUTS's convention.
+        """
+        strategy = init_to_sample if radius is None else init_to_uniform(radius=radius)
+        info = initialize_model(key, self.model, init_strategy=strategy, model_kwargs=self.data)
+        z = info.param_info.z
+        return z if radius is not None else jax.tree_util.tree_map(lambda v: jnp.clip(v, -3.0, 3.0), z)
+
+    def constrain(self, params: dict[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
+        """Unconstrained position -> the sample sites' values (what ArviZ stores)."""
+        return constrain_fn(self.model, (), self.data, params)
+
+    def with_fixed(self, fixed: dict[str, np.ndarray]) -> Problem:
+        base = self.base_model or self.model
+        return replace(self, model=handlers.condition(base, data=fixed), fixed=fixed, base_model=base)
+
+    def without_fixed(self) -> Problem:
+        """The full model, every site free (for the MAP fit of deterministic layers)."""
+        return replace(self, model=self.base_model or self.model, fixed={})
+
+
+def row_plan(checked: CheckedModel, kwargs: dict[str, Any]) -> tuple[str | None, int, tuple[str, ...]]:
+    """Which dimension minibatches cut, its size, and the data keys that run over it.
+
+    Minibatching needs one observation plate shared by every observed variable,
+    and no parameter that has a row axis (a per-row latent cannot be cut).
+    """
+    rows = {v.shape[0] for v in checked.observed}
+    if len(rows) != 1:
+        return None, 0, ()
+    (dim,) = rows
+    if not isinstance(dim, str):
+        return None, 0, ()
+    for shape in checked.param_shapes.values():
+        if dim in [s for s in shape if isinstance(s, str)]:
+            return None, 0, ()
+    batched = tuple(v.name for v in checked.data.values() if v.shape and v.shape[0] == dim and v.name in kwargs)
+    first = kwargs[batched[0]]
+    return dim, int(first.shape[0]), batched
+
+
+def make_problem(
+    model_fn: Callable, checked: CheckedModel, kwargs: dict[str, Any], site_dims: dict[str, list[str]]
+) -> Problem:
+    data = {k: (jnp.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in kwargs.items()}
+    rows, n_rows, batched = row_plan(checked, data)
+    return Problem(
+        model=model_fn,
+        data=data,
+        observed=tuple(v.name for v in checked.observed),
+        site_dims=site_dims,
+        rows=rows,
+        n_rows=n_rows,
+        batched=batched,
+        deterministic=tuple(checked.deterministic_sites()),
+        base_model=model_fn,
+    )
+
+
+def resolve_batch_size(problem: Problem, requested: int, method: str, auto: int | None) -> int | None:
+    """Rows per minibatch, or None for full-data steps.
+
+    `requested` is the user's setting (0 = the backend's default `auto`, where
+    None means full data); sizes the data cannot give are refused before
+    anything runs.
+    """
+    where = Location("<settings>", 0)
+    if requested == 0:
+        if auto is None or problem.rows is None or auto >= problem.n_rows:
+            return None
+        return auto
+    if problem.rows is None:
+        raise BnnError(
+            f"Setting 'batch_size' of {method}: this model cannot be cut into minibatches.",
+            where,
+            hint="Minibatches need one observation plate shared by all observed data and no per-row parameters; "
+            "set batch_size = 0 (full data).",
+        )
+    if requested > problem.n_rows:
+        raise BnnError(
+            f"Setting 'batch_size' of {method} is {requested}, larger than the {problem.n_rows} rows of data "
+            f"({problem.rows} = {problem.n_rows}).",
+            where,
+            hint=f"Use batch_size between 1 and {problem.n_rows}, or 0 for the backend's default.",
+        )
+    return None if requested == problem.n_rows else requested

@@ -1,0 +1,346 @@
+"""SG-HMC: minibatch stochastic-gradient HMC (Chen, Fox & Guestrin 2014) on NumPyro's unconstrained space.
+
+Each gradient step, in the "SGD with momentum" form of Chen et al. (their eq. 15), with friction alpha and
+learning rate eta_t = step_size_t / N (N = rows of data, so one `step_size` suits N = 100 and N = 100k):
+
+    v <- (1 - alpha) v - eta_t * grad U~(z) + sqrt(2 alpha eta_t) * xi,    z <- z + v
+
+where U~ is the potential on a minibatch drawn with replacement (its likelihood already scaled by N / batch by
+the generated program's plates) and xi is unit-variance noise, one number per parameter.
+
+Why a fused kernel instead of `blackjax.sghmc`: BlackJAX draws Gaussian noise leaf by leaf with threefry, which
+costs ~5x the minibatch gradient itself on CPU (shared/notes/baselines.md); here the update runs on one flat
+vector (`ravel_pytree`) inside one jitted `lax.scan` per chunk, and the default noise is Rademacher (+-1 from
+threefry bits, 32 per word): the update is a weak-order-1 Euler scheme, and replacing its Gaussian increments by
+symmetric two-point ones of the same variance keeps weak order 1 (Kloeden & Platen's simplified weak Euler
+scheme), while costing ~1/30 of the Gaussian draws. `noise = gaussian` gives the textbook update.
+
+Reproducibility: chain c's randomness comes only from `fold_in(PRNGKey(seed), c)` (its start from
+`fold_in(., 1)`, step t's minibatch and noise from `fold_in(fold_in(., 0), t)`), so draws do not depend on how
+the steps are cut into chunks, on checkpoints, or on which chains run together.
+
+Chains run vmapped, split over the local JAX devices with `shard_map` (chains padded with throw-away copies
+when they do not divide evenly). One chain on several devices runs on one device: splitting a minibatch of
+~100 rows over devices costs more in communication than it saves.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.flatten_util import ravel_pytree
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from ..check.settings import InferSettings
+from ..errors import BnnError, Location
+from .checkpoint import NO_CHECKPOINT, Checkpoint
+from .optimize import adam_schedule
+from .problem import Problem, resolve_batch_size
+from .progress import Progress
+from .result import RunResult, draws_to_idata
+
+AUTO_BATCH = 128  # rows per minibatch when batch_size = 0; smaller data sets use full-batch gradients
+CHUNK = 1000  # steps per jitted call when not checkpointing (progress updates between calls)
+MAP_LR = 0.01
+DECAY_POWER = 0.55  # polynomial decay exponent (Welling & Teh 2011)
+
+
+# -- the step plan: which steps run, which are kept, the step size at each ---------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which steps run (0 .. total-1), the draw slot each step fills (-1: not kept), and the schedule."""
+
+    total: int
+    slot: np.ndarray  # [total] int32
+    kept: np.ndarray  # [samples] the step index of each kept draw
+    schedule: str
+    warmup: int
+    cycle: int  # cycle length of the cyclical schedule (0 otherwise)
+
+
+def make_plan(s: dict[str, Any]) -> Plan:
+    """Constant and decay keep every `thinning`-th step after `warmup`.
+
+    Cyclical (Zhang et al. 2020): after `warmup` steps at full step size, `cycles` cosine cycles; each cycle
+    explores in its first half (large steps) and keeps draws only in its second half, where the step size
+    falls from step_size / 2 towards 0, every `thinning` steps (`samples / cycles` draws per cycle).
+    """
+    warmup, samples, thin, schedule = s["warmup"], s["samples"], s["thinning"], s["schedule"]
+    cycle = 0
+    if schedule == "cyclical":
+        per_cycle = math.ceil(samples / s["cycles"])
+        cycle = 2 * per_cycle * thin
+        k = np.arange(samples)
+        kept = warmup + (k // per_cycle) * cycle + cycle // 2 + (k % per_cycle + 1) * thin - 1
+    else:
+        kept = warmup + (np.arange(samples) + 1) * thin - 1
+    total = int(kept[-1]) + 1
+    slot = np.full(total, -1, np.int32)
+    slot[kept] = np.arange(samples, dtype=np.int32)
+    return Plan(total, slot, kept, schedule, warmup, cycle)
+
+
+def step_multiplier(plan: Plan, t: jnp.ndarray) -> jnp.ndarray:
+    """The schedule's factor on step_size at step t (works on numpy and traced values)."""
+    t = jnp.asarray(t, jnp.float32)
+    if plan.schedule == "decay":
+        return (1.0 + t / max(plan.warmup, 1)) ** (-DECAY_POWER)
+    if plan.schedule == "cyclical":
+        r = jnp.mod(jnp.maximum(t - plan.warmup, 0.0), plan.cycle) / plan.cycle
+        return jnp.where(t < plan.warmup, 1.0, 0.5 * (jnp.cos(jnp.pi * r) + 1.0))
+    return jnp.ones_like(t)
+
+
+# -- chains over devices --------------------------------------------------------------------------------------
+
+
+def chain_layout(chains: int, devices: int) -> tuple[int, int]:
+    """(devices to use, padded chain count): fewest sequential rounds, then fewest padded chains."""
+    best = (1, chains)
+    for k in range(1, min(chains, devices) + 1):
+        padded = k * math.ceil(chains / k)
+        if (padded // k, padded) < (best[1] // best[0], best[1]):
+            best = (k, padded)
+    return best
+
+
+def data_size(problem: Problem) -> int:
+    """N in step_size / N: the rows minibatches cut, else the number of observed values."""
+    if problem.rows is not None:
+        return problem.n_rows
+    return max(1, sum(int(np.size(problem.data[k])) for k in problem.observed if k in problem.data))
+
+
+def noise_fn(kind: str, dim: int, dtype):
+    """Unit-variance noise for `dim` parameters from one key."""
+    if kind == "gaussian":
+        return lambda key: jax.random.normal(key, (dim,), dtype)
+    words = (dim + 31) // 32
+    shifts = jnp.arange(32, dtype=jnp.uint32)
+
+    def rademacher(key):
+        bits = (jax.random.bits(key, (words,), jnp.uint32)[:, None] >> shifts) & 1
+        return bits.reshape(-1)[:dim].astype(dtype) * 2 - 1
+
+    return rademacher
+
+
+# -- the run --------------------------------------------------------------------------------------------------
+
+
+def run_sghmc(
+    problem: Problem, settings: InferSettings, progress: bool = True, checkpoint: Checkpoint = NO_CHECKPOINT
+) -> RunResult:
+    s = settings.values
+    batch = resolve_batch_size(problem, s["batch_size"], "sghmc", auto=AUTO_BATCH)
+    plan = make_plan(s)
+    n_data = data_size(problem)
+    eta = s["step_size"] / n_data
+    alpha = s["friction"]
+    leapfrog = s["leapfrog"]
+
+    ids = problem.chain_ids(s["chains"])
+    n_chains = len(ids)
+    n_dev, padded = chain_layout(n_chains, jax.local_device_count())
+    run_ids = ids + [ids[0]] * (padded - n_chains)  # padding chains repeat chain ids[0]; their draws are dropped
+    mesh = Mesh(np.array(jax.local_devices()[:n_dev]), ("chain",))
+    sharded = NamedSharding(mesh, P("chain"))
+
+    flat0, unravel = ravel_pytree(problem.init(jax.random.PRNGKey(0), s["init_radius"]))
+    dim, dtype = flat0.size, flat0.dtype
+    base = jax.random.PRNGKey(s["seed"])
+    chain_keys = jax.device_put(jnp.stack([jax.random.fold_in(base, c) for c in run_ids]), sharded)
+
+    def potential(z, key):
+        if batch is None:
+            return problem.potential(unravel(z))
+        idx = jax.random.randint(key, (batch,), 0, problem.n_rows)
+        return problem.potential(unravel(z), problem.take(idx))
+
+    t_start = time.perf_counter()
+    template = {
+        "z": np.zeros((n_chains, dim), dtype),
+        "v": np.zeros((n_chains, dim), dtype),
+        "draws": np.zeros((n_chains, s["samples"], dim), dtype),
+        "lp": np.zeros((n_chains, s["samples"]), dtype),
+        "bad": np.full((n_chains,), -1, np.int32),
+    }
+    loaded = checkpoint.load(template) if checkpoint.enabled else None
+    map_s = 0.0
+    if loaded is not None:
+        step0, state = loaded
+    else:
+        step0 = 0
+        z0 = initial_positions(s, chain_keys, potential, dim, dtype, mesh, n_dev)
+        map_s = time.perf_counter() - t_start
+        state = {**template, "z": np.asarray(z0)[:n_chains]}
+    state = {k: jax.device_put(pad_chains(np.asarray(v), padded), sharded) for k, v in state.items()}
+
+    noise = noise_fn(s["noise"], dim, dtype)
+    coef = jnp.asarray([1.0 - alpha, eta, math.sqrt(2.0 * alpha * eta)], dtype)
+    chunk = checkpoint.every if checkpoint.enabled else CHUNK
+    chunk = max(1, min(chunk, plan.total))
+
+    def chain_chunk(st, key, t0, slots):
+        knoise = jax.random.fold_in(key, 0)
+
+        def gradient_step(zv, gkey, mult):
+            z, v = zv
+            kb, kn = jax.random.split(gkey)
+            value, grad = jax.value_and_grad(potential)(z, kb)
+            v = coef[0] * v - (coef[1] * mult) * grad + (coef[2] * jnp.sqrt(mult)) * noise(kn)
+            return (z + v, v), value
+
+        def step(carry, i):
+            t = t0 + i
+
+            def active(c):
+                z, v, draws, lp, bad, acc = c
+                tkey = jax.random.fold_in(knoise, t)
+                mult = step_multiplier(plan, t).astype(dtype)
+                slot = slots[i]
+                keep = slot >= 0
+                j = jnp.maximum(slot, 0)
+                draws = draws.at[j].set(jnp.where(keep, z, draws[j]))
+                (z2, v2), value = gradient_step((z, v), tkey if leapfrog == 1 else jax.random.fold_in(tkey, 0), mult)
+                for lf in range(1, leapfrog):
+                    (z2, v2), _ = gradient_step((z2, v2), jax.random.fold_in(tkey, lf), mult)
+                lp = lp.at[j].set(jnp.where(keep, -value, lp[j]))
+                bad = jnp.where((bad < 0) & ~jnp.isfinite(value), t, bad)
+                return z2, v2, draws, lp, bad, acc + value
+
+            return jax.lax.cond(t < plan.total, active, lambda c: c, carry), None
+
+        init = (st["z"], st["v"], st["draws"], st["lp"], st["bad"], jnp.zeros((), dtype))
+        (z, v, draws, lp, bad, acc), _ = jax.lax.scan(step, init, jnp.arange(chunk))
+        return {"z": z, "v": v, "draws": draws, "lp": lp, "bad": bad}, acc
+
+    run_chunk = on_devices(chain_chunk, mesh, n_dev, (0, 0, None, None), donate=True)
+    slots_all = np.concatenate([plan.slot, np.full(chunk, -1, np.int32)])
+    t_loop = time.perf_counter()
+    first_chunk_s = None
+    with Progress(plan.total, "sghmc", enabled=progress, initial=step0) as bar:
+        step = step0
+        while step < plan.total:
+            slots = jnp.asarray(slots_all[step : step + chunk])
+            state, acc = run_chunk(state, chain_keys, jnp.int32(step), slots)
+            done = min(chunk, plan.total - step)
+            step += done
+            bad = np.asarray(state["bad"])[:n_chains]
+            if (bad >= 0).any():
+                raise diverged(ids, bad, s["step_size"])
+            if first_chunk_s is None:
+                first_chunk_s = time.perf_counter() - t_loop
+            mult = float(step_multiplier(plan, step - 1))
+            bar.update(done, U=float(np.mean(np.asarray(acc)[:n_chains])) / done, step=s["step_size"] * mult)
+            if checkpoint.enabled and step < plan.total:
+                checkpoint.save(step, {k: np.asarray(v)[:n_chains] for k, v in state.items()})
+    sampling_s = time.perf_counter() - t_loop
+
+    t1 = time.perf_counter()
+    draws = jax.device_put(state["draws"], sharded)
+    constrained = on_devices(jax.vmap(lambda z: problem.constrain(unravel(z))), mesh, n_dev, (0,))(draws)
+    posterior = {k: np.asarray(v)[:n_chains] for k, v in constrained.items()}
+    sample_stats = {
+        "lp": np.asarray(state["lp"])[:n_chains],
+        "step_size": np.broadcast_to(
+            s["step_size"] * np.asarray(step_multiplier(plan, plan.kept)), (n_chains, s["samples"])
+        ).copy(),
+    }
+    idata = draws_to_idata(problem, posterior, sample_stats)
+    grads = n_chains * plan.total * leapfrog
+    info = {
+        "backend": "sghmc",
+        "batch_size": batch if batch is not None else problem.n_rows or n_data,
+        "gradients": grads,
+        "gradients_per_chain": plan.total * leapfrog,
+        "learning_rate": eta,
+        "data_size": n_data,
+        "devices": n_dev,
+        "padded_chains": padded - n_chains,
+        "init": s["init"],
+        "noise": s["noise"],
+        "resumed_from_step": step0 or None,
+    }
+    timings = {
+        "map_s": map_s,
+        "sampling_s": sampling_s,
+        "first_chunk_s": first_chunk_s or 0.0,
+        "per_gradient_us": 1e6 * sampling_s / max(1, (plan.total - step0) * leapfrog),
+        "to_arviz_s": time.perf_counter() - t1,
+    }
+    return RunResult(idata, timings, info)
+
+
+# -- helpers --------------------------------------------------------------------------------------------------
+
+
+def on_devices(fn, mesh: Mesh, n_dev: int, in_axes: tuple, donate: bool = False):
+    """Jit `fn` vmapped over chains (`in_axes`: 0 = per chain, None = shared), the chain axis split over devices."""
+    mapped = jax.vmap(fn, in_axes=in_axes)
+    if n_dev > 1:
+        specs = tuple(P("chain") if a == 0 else P() for a in in_axes)
+        mapped = jax.shard_map(mapped, mesh=mesh, in_specs=specs, out_specs=P("chain"), check_vma=False)
+    return jax.jit(mapped, donate_argnums=(0,) if donate else ())
+
+
+def pad_chains(x: np.ndarray, padded: int) -> np.ndarray:
+    """Repeat the first chain's row to fill the padding chains (their results are thrown away)."""
+    extra = padded - x.shape[0]
+    return x if extra == 0 else np.concatenate([x, np.repeat(x[:1], extra, axis=0)])
+
+
+def initial_positions(s: dict[str, Any], chain_keys, potential, dim: int, dtype, mesh: Mesh, n_dev: int):
+    """Each chain's start: uniform in (-r, r) on the unconstrained scale, then (init = map) its own MAP fit.
+
+    Per-chain MAP fits from different random starts, not one shared fit: a BNN posterior has many modes,
+    and chains that start in different ones spread the predictions the way independent NUTS chains do.
+    """
+    radius, steps = s["init_radius"], s["map_steps"] if s["init"] == "map" else 0
+    opt = adam_schedule(MAP_LR, steps)
+
+    def start(key):
+        kinit = jax.random.fold_in(key, 1)
+        z = jax.random.uniform(jax.random.fold_in(kinit, 0), (dim,), dtype, -radius, radius)
+        if steps == 0:
+            return z, jnp.zeros((), dtype)
+
+        def step(carry, t):
+            z, st = carry
+            value, grad = jax.value_and_grad(potential)(z, jax.random.fold_in(kinit, t + 1))
+            updates, st = opt.update(grad, st, z)
+            return (optax.apply_updates(z, updates), st), value
+
+        (z, _), losses = jax.lax.scan(step, (z, opt.init(z)), jnp.arange(steps))
+        return z, losses[-1]
+
+    z, loss = on_devices(start, mesh, n_dev, (0,))(chain_keys)
+    z, loss = np.asarray(z), np.asarray(loss)
+    bad = ~np.isfinite(loss) | ~np.isfinite(z).all(axis=1)
+    if bad.any():
+        raise BnnError(
+            f"The MAP fit that starts SG-HMC chain {int(np.argmax(bad))} diverged (loss {loss[np.argmax(bad)]}).",
+            Location("<inference>", 0),
+            hint="Start from random values with init = uniform, or check the priors' scales and the data's "
+            "units (standardise).",
+        )
+    return z
+
+
+def diverged(ids: list[int], bad: np.ndarray, step_size: float) -> BnnError:
+    i = int(np.argmax(bad >= 0))
+    return BnnError(
+        f"SG-HMC chain {ids[i]} diverged: the potential became infinite or NaN at step {int(bad[i]) + 1}.",
+        Location("<inference>", 0),
+        hint=f"Use a smaller step_size (now {step_size:g}; try {step_size / 10:g}), or more friction.",
+    )
