@@ -238,6 +238,15 @@ class Model:
         table.update(summarize_predictions(draws, interval))
         return table
 
+    def log_predictive_density(self, run: Run | Any, data: str | Path | BoundData, max_draws: int | None = 1000):
+        """Per observed variable and row: log p(y_test | training data), averaged over posterior draws."""
+        from .infer.predict import log_predictive_density
+
+        idata = run.idata if isinstance(run, Run) else run
+        dims = run.settings.get("dims") if isinstance(run, Run) else None
+        bound = data if isinstance(data, BoundData) else self.data(data, training_dims=dims)
+        return log_predictive_density(self.module, idata, bound.model_kwargs(self.checked), max_draws)
+
 
 def load(path: str | Path) -> Model:
     """Parse and check a .bnn file."""

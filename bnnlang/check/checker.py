@@ -117,6 +117,11 @@ class CheckedNetwork:
         """Sample sites of the layers marked deterministic: their weights, biases and prior locals."""
         return self.sites(deterministic_only=True)
 
+    def hidden_sites(self) -> list[str]:
+        """Sites of every dense layer but the last: what a last-layer approximation holds at the MAP."""
+        last = self.dense_layers()[-1].path
+        return [s for s in self.sites() if not s.startswith(f"{self.name}.{last}.")]
+
     def sites(self, deterministic_only: bool = False) -> list[str]:
         """The network's sample sites (weights, biases, prior locals), in order."""
         sites = []
@@ -1097,7 +1102,7 @@ class Checker:
                     )
                 given[arg.name] = validate_setting(method, arg.name, number, self.loc(arg.span))
         table = BACKENDS[method]
-        return InferSettings(method, {**{k: s.default for k, s in table.items()}, **given})
+        return InferSettings(method, {**{k: s.default for k, s in table.items()}, **given}, frozenset(given))
 
     # ---------------------------------------------------------- dimension sources
     def dim_sources(self) -> tuple[dict[str, tuple[str, int]], list[str]]:

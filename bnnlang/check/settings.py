@@ -12,6 +12,10 @@ from typing import Any
 from ..errors import BnnError, Location, did_you_mean
 
 
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
 @dataclass(frozen=True)
 class Setting:
     kind: type  # int | float | bool | str (a word from `choices`)
@@ -28,8 +32,8 @@ class Setting:
             return "one of " + ", ".join(self.choices)
         if self.kind is bool:
             return "true or false (1 or 0)"
-        lo = "" if self.low is None else f"{'>' if self.low_open else '>='} {self.low:g}"
-        hi = "" if self.high is None else f"{'<' if self.high_open else '<='} {self.high:g}"
+        lo = "" if self.low is None else f"{'>' if self.low_open else '>='} {_num(self.low)}"
+        hi = "" if self.high is None else f"{'<' if self.high_open else '<='} {_num(self.high)}"
         kind = "a whole number" if self.kind is int else "a number"
         rng = " and ".join(x for x in (lo, hi) if x)
         return f"{kind} {rng}".strip()
@@ -82,27 +86,44 @@ BACKENDS: dict[str, dict[str, Setting]] = {
     },
     "sghmc": {
         **_common(),
-        "warmup": Setting(int, 2000, 0, doc="burn-in steps per chain (discarded)"),
+        "warmup": Setting(int, 1000, 0, doc="burn-in steps per chain (discarded); a step is `leapfrog` gradients"),
         "samples": Setting(int, 500, 1, doc="draws kept per chain"),
-        "thinning": Setting(int, 10, 1, doc="keep every k-th step"),
+        "thinning": Setting(int, 2, 1, doc="keep every k-th step"),
         **_minibatch(),
         "step_size": Setting(
-            float, 0.1, 0, None, True, doc="learning rate per data row: each update moves by step_size / N x gradient"
+            float,
+            0.0,
+            0,
+            doc="learning rate per data row (each update moves by step_size / N x gradient); "
+            "0 = auto: 1e-3 x min(1, sqrt(batch / N))",
         ),
-        "friction": Setting(float, 0.1, 0, 1, True, doc="momentum friction alpha (1 - momentum decay)"),
-        "leapfrog": Setting(int, 1, 1, 1000, doc="gradient steps per kept step"),
+        "friction": Setting(
+            float,
+            0.0,
+            0,
+            1,
+            doc="momentum friction alpha; 0 = auto: 0.1 with full-data gradients, 0.5 with minibatches",
+        ),
+        "leapfrog": Setting(int, 20, 1, 1000, doc="gradient steps per step (momentum carries over between steps)"),
         "schedule": Setting(str, "constant", choices=("constant", "decay", "cyclical"), doc="step-size schedule"),
         "cycles": Setting(int, 4, 1, doc="cycles of the cyclical schedule"),
         "init": Setting(str, "map", choices=("map", "uniform"), doc="start chains at a MAP fit or at random"),
         "map_steps": Setting(int, 2000, 0, doc="optimiser steps of the MAP start"),
-        "init_radius": Setting(float, 0.5, 0, 10, doc="initial values uniform in (-r, r) on the unconstrained scale"),
+        "map_restarts": Setting(int, 4, 1, 100, doc="MAP fits from prior draws per chain; the best one starts it"),
+        "init_radius": Setting(float, 0.5, 0, 10, doc="init = uniform: values uniform in (-r, r), unconstrained"),
         "noise": Setting(
             str, "rademacher", choices=("rademacher", "gaussian"), doc="injected noise: +-1 (fast) or Gaussian"
         ),
     },
     "svi": {
         **_common(chains=None),
-        "guide": Setting(str, "normal", choices=("normal", "lowrank", "map", "laplace"), doc="variational family"),
+        "guide": Setting(
+            str,
+            "lastlayer",
+            choices=("lastlayer", "normal", "lowrank", "map", "laplace"),
+            doc="variational family: lastlayer (Laplace on each network's last layer and the scalar params, hidden "
+            "layers at the MAP), normal (mean-field), lowrank, map (point estimate, one draw), laplace (all weights)",
+        ),
         "steps": Setting(int, 5000, 1, doc="optimiser steps"),
         "samples": Setting(int, 1000, 1, doc="posterior draws taken from the fitted guide"),
         **_minibatch(),
@@ -114,15 +135,20 @@ BACKENDS: dict[str, dict[str, Setting]] = {
         "particles": Setting(int, 1, 1, 1000, doc="Monte Carlo draws per ELBO estimate"),
         "init": Setting(str, "map", choices=("map", "uniform"), doc="start the guide's mean at a MAP fit or at random"),
         "map_steps": Setting(int, 2000, 0, doc="optimiser steps of the MAP start (and of deterministic layers' MAP)"),
+        "map_data_weight": Setting(float, 10.0, 1, doc="the MAP start counts the data this many times"),
         "init_radius": Setting(float, 0.5, 0, 10, doc="initial values uniform in (-r, r) on the unconstrained scale"),
     },
 }
+
+
+CARRIED = frozenset({"seed", "chains", "samples", "batch_size", "checkpoint_every"})
 
 
 @dataclass(frozen=True)
 class InferSettings:
     method: str
     values: dict[str, Any]
+    explicit: frozenset[str] = frozenset()  # settings the user wrote (the rest are the backend's defaults)
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
@@ -131,13 +157,20 @@ class InferSettings:
         method = overrides.get("backend") or self.method
         check_backend(method, Location(path, 0))
         table = BACKENDS[method]
-        # Keep the model's values for settings the new backend also has.
-        values = {k: v for k, v in self.values.items() if k in table}
+        if method == self.method:
+            values = dict(self.values)
+            given = set(self.explicit)
+        else:
+            # Switching backend keeps the written settings that mean the same in every backend; warmup,
+            # step sizes and the like are the new backend's defaults (a NUTS warmup is not an SG-HMC burn-in).
+            given = {k for k in self.explicit if k in table and k in CARRIED}
+            values = {k: self.values[k] for k in given}
         for key, raw in overrides.items():
             if key == "backend" or raw is None:
                 continue
             values[key] = validate_setting(method, key, raw, Location(path, 0))
-        return InferSettings(method, {**{k: s.default for k, s in table.items()}, **values})
+            given.add(key)
+        return InferSettings(method, {**{k: s.default for k, s in table.items()}, **values}, frozenset(given))
 
     @property
     def chains(self) -> int:

@@ -33,9 +33,10 @@ def summarize(idata, info: dict[str, Any] | None = None) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rhat = az.rhat(idata) if chains > 1 else None
-        ess_bulk = az.ess(idata, method="bulk")
-        ess_tail = az.ess(idata, method="tail")
-        mcse = az.mcse(idata)
+        enough = draws >= 4  # a point estimate (svi guide = map) has one draw: no ESS
+        ess_bulk = az.ess(idata, method="bulk") if enough else None
+        ess_tail = az.ess(idata, method="tail") if enough else None
+        mcse = az.mcse(idata) if enough else None
     for name in post.data_vars:
         values = post[name].values
         if values.ndim == 2:
@@ -45,16 +46,16 @@ def summarize(idata, info: dict[str, Any] | None = None) -> dict[str, Any]:
                 "q5": _clean(np.quantile(values, 0.05)),
                 "q95": _clean(np.quantile(values, 0.95)),
                 "r_hat": _clean(rhat[name].values) if rhat is not None else None,
-                "ess_bulk": _clean(ess_bulk[name].values),
-                "ess_tail": _clean(ess_tail[name].values),
-                "mcse_mean": _clean(mcse[name].values),
+                "ess_bulk": _clean(ess_bulk[name].values) if enough else None,
+                "ess_tail": _clean(ess_tail[name].values) if enough else None,
+                "mcse_mean": _clean(mcse[name].values) if enough else None,
             }
         else:
             arrays[name] = {
                 "shape": list(values.shape[2:]),
                 "max_r_hat": _clean(np.nanmax(rhat[name].values)) if rhat is not None else None,
-                "min_ess_bulk": _clean(np.nanmin(ess_bulk[name].values)),
-                "min_ess_tail": _clean(np.nanmin(ess_tail[name].values)),
+                "min_ess_bulk": _clean(np.nanmin(ess_bulk[name].values)) if enough else None,
+                "min_ess_tail": _clean(np.nanmin(ess_tail[name].values)) if enough else None,
             }
     out: dict[str, Any] = {"chains": int(chains), "draws_per_chain": int(draws), "scalars": scalars, "arrays": arrays}
     if "diverging" in idata.sample_stats:

@@ -40,7 +40,7 @@ AUTO = "auto"  # --coordinator auto: let JAX read the cluster launcher's environ
 WHERE = Location("<command line>", 0)
 
 # Run facts that are counts over chains: summed over processes when merging (the rest come from process 0).
-COUNTS = ("divergences", "max_tree_depth_hits", "leapfrogs", "gradients", "devices")
+COUNTS = ("divergences", "max_tree_depth_hits", "leapfrogs", "gradients", "devices", "padded_chains")
 
 
 @dataclass(frozen=True)
@@ -151,15 +151,32 @@ def initialize(cluster: Cluster, initialization_timeout: int = 300) -> None:
     platforms = os.environ.get("JAX_PLATFORMS", "")
     if not platforms or "cpu" in platforms:
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    if cluster.auto:
-        jax.distributed.initialize(initialization_timeout=initialization_timeout)
-    else:
-        jax.distributed.initialize(
-            coordinator_address=cluster.coordinator,
-            num_processes=cluster.num_processes,
-            process_id=cluster.process_id,
-            initialization_timeout=initialization_timeout,
-        )
+    try:
+        if cluster.auto:
+            jax.distributed.initialize(initialization_timeout=initialization_timeout)
+        else:
+            jax.distributed.initialize(
+                coordinator_address=cluster.coordinator,
+                num_processes=cluster.num_processes,
+                process_id=cluster.process_id,
+                initialization_timeout=initialization_timeout,
+            )
+    except (ValueError, RuntimeError) as err:  # no cluster detected; peers or coordinator never answered
+        first = str(err).strip().splitlines()[0].rstrip(".") if str(err).strip() else type(err).__name__
+        if cluster.auto:
+            raise BnnError(
+                f"--coordinator auto found no cluster launcher to read the processes from ({first}).",
+                WHERE,
+                hint="Start bnnc under srun (SLURM) or mpirun (Open MPI), or give --coordinator HOST:PORT, "
+                "--num-processes and --process-id.",
+            ) from None
+        raise BnnError(
+            f"Could not join the run's {cluster.num_processes} processes through {cluster.coordinator} "
+            f"within {initialization_timeout} s ({first}).",
+            WHERE,
+            hint="Start every process with the same --coordinator (process 0's host) and --num-processes, "
+            "each with its own --process-id, and check that the port is reachable from every host.",
+        ) from None
 
 
 def process_count() -> int:
@@ -187,6 +204,12 @@ def local_problem(problem: Problem, method: str, chains: int) -> Problem:
     import jax
 
     check_split(method, chains, n)
+    if problem.fixed:  # partially Bayesian: every process samples around process 0's MAP, not its own
+        from jax.experimental import multihost_utils
+
+        names = sorted(problem.fixed)
+        shared = multihost_utils.broadcast_one_to_all([np.asarray(problem.fixed[k]) for k in names])
+        problem = problem.with_fixed({k: np.asarray(v).astype(problem.fixed[k].dtype) for k, v in zip(names, shared)})
     k = chains // n
     start = jax.process_index() * k
     return replace(problem, chain_subset=tuple(range(start, start + k)))

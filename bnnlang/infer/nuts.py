@@ -4,8 +4,11 @@ Chain placement: with at least as many devices as chains, all chains run in
 parallel (`pmap`); with fewer devices, chains run in parallel groups of the
 device count; with one device, sequentially. Never `vectorized` on CPU: it is
 slower than a single chain there (shared/notes/baselines.md). Each chain gets
-its own key, `fold_in(PRNGKey(seed), chain)`, so the same seed gives the same
-draws whatever the grouping.
+its own key, `fold_in(PRNGKey(seed), chain)`: the same seed on the same device
+count gives identical draws, and a chain's draws do not depend on which other
+chains run. Across device counts a chain compiled under `pmap` and under `jit`
+differs by float rounding (~1e-7), which NUTS's trajectories amplify over a long
+run: equally valid, not bit-identical draws.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import math
 import jax
 import jax.numpy as jnp
 import optax
+from numpyro.infer.util import potential_energy
 
 from ..errors import BnnError, Location
 from .problem import Problem
@@ -29,8 +30,12 @@ def find_map(
     batch_size: int | None = None,
     radius: float | None = None,
     init: dict | None = None,
+    data_weight: float = 1.0,
 ) -> tuple[dict[str, jnp.ndarray], jnp.ndarray]:
-    """Unconstrained MAP position and the loss (potential) per step; starts from a prior draw unless `radius`."""
+    """Unconstrained MAP position and the loss (potential) per step; starts from a prior draw unless `radius`.
+
+    `data_weight` > 1 counts the likelihood that many times (a tempered start: see `map_fit`).
+    """
     params = init if init is not None else problem.init(jax.random.fold_in(key, 0), radius)
     if steps == 0:
         return params, jnp.zeros((0,))
@@ -38,7 +43,12 @@ def find_map(
     n = problem.n_rows
 
     def loss(p, batch):
-        return problem.potential(p, batch)
+        if data_weight == 1.0 or problem.rows is None:
+            return problem.potential(p, batch)
+        # the generated plates scale the likelihood by _rows / rows: count the data `data_weight` times
+        kwargs = problem.kwargs_for(batch if batch is not None else problem.batch_data())
+        kwargs["_rows"] = {problem.rows: problem.n_rows * data_weight}
+        return potential_energy(problem.model, (), kwargs, p)
 
     def step(carry, t):
         p, s = carry
@@ -65,3 +75,17 @@ def find_map(
             hint="Lower the learning rate, or check the priors' scales and the data's units (standardise).",
         )
     return params, losses
+
+
+def map_fit(problem: Problem, key: jax.Array, steps: int, lr: float = 0.01, batch_size: int | None = None):
+    """A MAP fit that escapes the switched-off network: half the steps with the data counted 10 times, then plain.
+
+    At a BNN's plain MAP from a small start all weights can sit at zero (a local
+    minimum: the likelihood moves only at higher order there while the prior
+    pulls back at first order). Counting the data 10 times escapes it; the plain
+    MAP then settles in a good mode.
+    """
+    first = steps // 2
+    params, l1 = find_map(problem, key, first, lr, batch_size, data_weight=10.0)
+    params, l2 = find_map(problem, jax.random.fold_in(key, 1), steps - first, lr, batch_size, init=params)
+    return params, jnp.concatenate([l1, l2])

@@ -121,3 +121,26 @@ def _pct(q: float) -> str:
 def _entropy(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-12, 1.0)
     return -(p * np.log(p)).sum(axis=-1)
+
+
+def log_predictive_density(
+    program: ModuleType, idata, kwargs: dict[str, Any], max_draws: int | None = None, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """Per observed variable and row: log of the posterior predictive density, log mean_s p(y | draw s).
+
+    `kwargs` carries held-out observed values; works for every likelihood
+    (NumPyro's log_likelihood on each draw), fixed deterministic layers included.
+    """
+    from jax.scipy.special import logsumexp
+    from numpyro.infer import log_likelihood
+
+    params = flat_draws(idata, list(idata.posterior.data_vars), max_draws, seed)
+    model = program.model
+    if "fixed" in idata.groups():
+        fixed = {k: jnp.asarray(v.values) for k, v in idata["fixed"].data_vars.items()}
+        model = handlers.condition(model, data=fixed)
+    data = {k: (jnp.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in kwargs.items()}
+    ll = log_likelihood(model, params, **data)
+    names = [k for k, v in kwargs.items() if v is not None and k in ll and k not in params]
+    n = next(iter(params.values())).shape[0]
+    return {k: np.asarray(logsumexp(ll[k], axis=0) - np.log(n)) for k in names}

@@ -34,6 +34,7 @@ class Problem:
     batched: tuple[str, ...] = ()  # data keys whose first axis runs over `rows`
     fixed: dict[str, np.ndarray] = field(default_factory=dict)  # deterministic sites at their MAP
     deterministic: tuple[str, ...] = ()  # sites to point-estimate before sampling
+    hidden: tuple[str, ...] = ()  # networks' sites except their last layer's (for last-layer approximations)
     base_model: Callable | None = None  # the model before conditioning on `fixed`
     chain_subset: tuple[int, ...] | None = None  # global chain indices this process runs (multi-host)
 
@@ -126,6 +127,7 @@ def make_problem(
         n_rows=n_rows,
         batched=batched,
         deterministic=tuple(checked.deterministic_sites()),
+        hidden=tuple(site for net in checked.networks.values() for site in net.hidden_sites()),
         base_model=model_fn,
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import jax
 import numpy as np
@@ -17,7 +18,7 @@ import numpy as np
 from ..check.settings import InferSettings
 from . import distributed
 from .checkpoint import NO_CHECKPOINT, Checkpoint
-from .optimize import find_map
+from .optimize import map_fit
 from .problem import Problem
 from .result import RunResult
 
@@ -38,7 +39,7 @@ def fit_deterministic(problem: Problem, settings: InferSettings) -> tuple[Proble
     key = jax.random.fold_in(jax.random.PRNGKey(settings["seed"]), 2**20)
     steps = int(settings.values.get("map_steps", 2000))
     free = problem.without_fixed()
-    params, losses = find_map(free, key, steps, lr=0.01)
+    params, losses = map_fit(free, key, steps, lr=0.01)
     values = free.constrain(params)
     fixed = {k: np.asarray(values[k]) for k in problem.deterministic}
     info = {
@@ -54,6 +55,10 @@ def run_inference(
     problem: Problem, settings: InferSettings, progress: bool = True, checkpoint: Checkpoint = NO_CHECKPOINT
 ) -> RunResult:
     pb_info: dict = {}
+    if settings.method == "svi" and settings["guide"] == "lastlayer":
+        # Last-layer Laplace (Daxberger et al. 2021): hidden layers at the MAP, a Laplace approximation of the rest.
+        problem = replace(problem, deterministic=tuple(dict.fromkeys(problem.deterministic + problem.hidden)))
+        settings = InferSettings("svi", {**settings.values, "guide": "laplace"})
     if problem.deterministic and not problem.fixed:
         problem, pb_info = fit_deterministic(problem, settings)
     # multi-host (bnnlang.infer.distributed): run this process's chains, then gather all of them; no-ops on one process

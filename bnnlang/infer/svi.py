@@ -34,11 +34,11 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from numpyro.infer.util import potential_energy
 
 from ..check.settings import InferSettings
 from ..errors import BnnError, Location
 from .checkpoint import NO_CHECKPOINT, Checkpoint
-from .optimize import find_map
 from .problem import Problem, resolve_batch_size
 from .progress import Progress
 from .result import RunResult, draws_to_idata
@@ -183,6 +183,140 @@ def _mesh(batch_rows: int | None) -> Mesh | None:
     return Mesh(np.array(devices), ("rows",))
 
 
+def weighted_potential(problem: Problem, params: dict, batch: dict | None, weight: float) -> jnp.ndarray:
+    """The potential with the data counted `weight` times: -(log prior + weight * log likelihood).
+
+    Uses the generated program's minibatch scale (`_rows` = the size the rows
+    stand for), so it needs a batchable model; weight 1 is the plain potential.
+    """
+    if weight == 1.0 or not problem.rows:
+        return problem.potential(params, batch)
+    kwargs = problem.kwargs_for(batch if batch is not None else problem.batch_data())
+    kwargs["_rows"] = {problem.rows: problem.n_rows * weight}
+    return potential_energy(problem.model, (), kwargs, params)
+
+
+@dataclass
+class Loop:
+    """One optimisation: a guide, an optax optimiser, how rows are cut, and the loss it minimises."""
+
+    problem: Problem
+    guide: FlatGuide
+    unravel: Callable
+    opt: optax.GradientTransformation
+    key: jax.Array
+    steps: int
+    batch_size: int | None
+    particles: int = 1
+    data_weight: float = 1.0
+    label: str = "svi"
+
+    def run(
+        self,
+        state: dict[str, Any],
+        progress: bool,
+        checkpoint: Checkpoint = NO_CHECKPOINT,
+        done: int = 0,
+        losses: np.ndarray | None = None,
+    ) -> tuple[dict[str, Any], np.ndarray, dict[str, float], int]:
+        """Steps `done`..`steps`: (state, loss per step, clock, devices used)."""
+        problem, steps = self.problem, self.steps
+        losses = np.full((steps,), np.nan, np.float32) if losses is None else losses
+        # The data travel as arguments (not constants baked into the program), sharded over rows when possible.
+        rows_per_step = self.batch_size if self.batch_size is not None else (problem.n_rows if problem.rows else None)
+        mesh = _mesh(rows_per_step)
+        data = problem.batch_data() if problem.rows else {}
+        if mesh is not None:
+            spec = PartitionSpec() if self.batch_size is not None else PartitionSpec("rows")
+            data = jax.device_put(data, NamedSharding(mesh, spec))
+            state = jax.device_put(state, NamedSharding(mesh, PartitionSpec()))
+        step = self._step_fn(mesh)
+        chunk = max(1, min(steps, 2000, math.ceil(steps / 50)))
+
+        @jax.jit
+        def run_chunk(state, data, start, stop):
+            """`chunk` steps from `start`; those at or past `stop` leave the state alone (one compiled length)."""
+
+            def body(state, i):
+                t = start + i
+                live = lambda st: step(st, t, data)  # noqa: E731
+                idle = lambda st: (st, jnp.float32(jnp.nan))  # noqa: E731
+                return jax.lax.cond(t < stop, live, idle, state)
+
+            return jax.lax.scan(body, state, jnp.arange(chunk, dtype=jnp.int32))
+
+        every = checkpoint.every if checkpoint.enabled else 0
+        clock = {"first_chunk_s": 0.0, "later_chunks_s": 0.0, "later_steps": 0, "steps": 0}
+        with Progress(steps, self.label, enabled=progress, initial=done) as bar:
+            while done < steps:
+                tick = time.perf_counter()
+                stop = min(steps, (done // chunk + 1) * chunk)
+                if every:
+                    stop = min(stop, (done // every + 1) * every)
+                state, chunk_losses = run_chunk(state, data, jnp.int32(done), jnp.int32(stop))
+                got = np.asarray(chunk_losses)[: stop - done]
+                if clock["first_chunk_s"] == 0.0:  # the first chunk includes compiling the loop
+                    clock["first_chunk_s"] = time.perf_counter() - tick
+                else:
+                    clock["later_chunks_s"] += time.perf_counter() - tick
+                    clock["later_steps"] += len(got)
+                clock["steps"] += len(got)
+                losses[done:stop] = got
+                self._check(got, done)
+                done = stop
+                if every and (done % every == 0 or done == steps):
+                    checkpoint.save(done, {**state, "loss": losses})
+                bar.update(len(got), loss=float(np.mean(got[-100:])))
+        return state, losses, clock, mesh.size if mesh is not None else 1
+
+    def _step_fn(self, mesh: Mesh | None) -> Callable:
+        problem, guide, unravel, particles = self.problem, self.guide, self.unravel, self.particles
+        batch_size, weight = self.batch_size, self.data_weight
+
+        def cut(data: dict[str, jnp.ndarray], key: jax.Array) -> dict[str, jnp.ndarray] | None:
+            if not problem.rows:
+                return None
+            if batch_size is None:
+                return data
+            idx = jax.random.randint(key, (batch_size,), 0, problem.n_rows)
+            batch = {k: v[idx] for k, v in data.items()}
+            if mesh is not None:
+                batch = jax.lax.with_sharding_constraint(batch, NamedSharding(mesh, PartitionSpec("rows")))
+            return batch
+
+        def loss_fn(params, key, batch):
+            def one(k):
+                return weighted_potential(problem, unravel(guide.sample(params, k)), batch, weight)
+
+            if guide.kind == "map":
+                expected = one(key)
+            elif particles == 1:
+                expected = one(jax.random.fold_in(key, 1))
+            else:
+                expected = jnp.mean(jax.vmap(one)(jax.random.split(jax.random.fold_in(key, 1), particles)))
+            return expected - guide.entropy(params)
+
+        def step(state, t, data):
+            key = jax.random.fold_in(self.key, t)
+            batch = cut(data, jax.random.fold_in(key, 0))
+            loss, grads = jax.value_and_grad(loss_fn)(state["params"], key, batch)
+            updates, opt_state = self.opt.update(grads, state["opt"], state["params"])
+            return {"params": optax.apply_updates(state["params"], updates), "opt": opt_state}, loss
+
+        return step
+
+    def _check(self, got: np.ndarray, done: int) -> None:
+        bad = np.flatnonzero(~np.isfinite(got))
+        if bad.size:
+            raise BnnError(
+                f"SVI diverged ({self.label}): the loss became {got[bad[0]]} at step {done + int(bad[0]) + 1} "
+                f"of {self.steps}.",
+                WHERE,
+                hint="Lower the learning rate (setting lr), or check the priors' scales and the data's units "
+                "(standardise).",
+            )
+
+
 def fit(
     problem: Problem,
     settings: InferSettings,
@@ -194,16 +328,17 @@ def fit(
     batch_size = check_settings(problem, s)
     steps = int(s["steps"])
     base = jax.random.PRNGKey(s["seed"])
-    loop_key = jax.random.fold_in(base, KEY_LOOP)
     kind = s["guide"]
     start_params = problem.init(jax.random.fold_in(base, KEY_INIT), s["init_radius"])
     flat0, unravel = ravel_pytree(start_params)
     guide = FlatGuide("map" if kind == "laplace" else kind, flat0.size, min(int(s["rank"]), flat0.size))
     opt = make_optimizer(s["optimizer"], float(s["lr"]), s["schedule"], steps)
-    particles = int(s["particles"])
+    main = Loop(
+        problem, guide, unravel, opt, jax.random.fold_in(base, KEY_LOOP), steps, batch_size, int(s["particles"])
+    )
 
     def fresh_state(loc: jnp.ndarray) -> dict[str, Any]:
-        params = guide.init(loc, float(s["init_scale"]), jax.random.fold_in(base, KEY_INIT + 100))
+        params = guide.init(loc, float(s["init_scale"]), jax.random.fold_in(base, KEY_INIT + 1))
         return {"params": params, "opt": opt.init(params)}
 
     template = {**fresh_state(flat0), "loss": np.zeros((steps,), np.float32)}
@@ -213,111 +348,65 @@ def fit(
         losses = np.array(saved.pop("loss"))
         state = saved
     else:
-        done, losses = 0, np.full((steps,), np.nan, np.float32)
+        done, losses = 0, None
         loc = flat0
-        if kind in ("normal", "lowrank") and s["init"] == "map" and s["map_steps"] > 0:
-            warm, _ = find_map(
-                problem, jax.random.fold_in(base, KEY_INIT), int(s["map_steps"]), float(s["lr"]), batch_size,
-                init=start_params,
-            )
-            loc = ravel_pytree(warm)[0]
+        if s["init"] == "map" and s["map_steps"] > 0:
+            loc = warm_start(problem, s, flat0, unravel, batch_size, jax.random.fold_in(base, KEY_INIT + 2), progress)
         state = fresh_state(loc)
-
-    # The data travel as arguments (not constants baked into the program), sharded over rows when possible.
-    rows_per_step = batch_size if batch_size is not None else (problem.n_rows if problem.rows else None)
-    mesh = _mesh(rows_per_step)
-    data = problem.batch_data() if problem.rows else {}
-    if mesh is not None:
-        spec = PartitionSpec() if batch_size is not None else PartitionSpec("rows")
-        data = jax.device_put(data, NamedSharding(mesh, spec))
-        state = jax.device_put(state, NamedSharding(mesh, PartitionSpec()))
-
-    def cut(data: dict[str, jnp.ndarray], key: jax.Array) -> dict[str, jnp.ndarray] | None:
-        if not problem.rows:
-            return None
-        if batch_size is None:
-            return data
-        idx = jax.random.randint(key, (batch_size,), 0, problem.n_rows)
-        batch = {k: v[idx] for k, v in data.items()}
-        if mesh is not None:
-            batch = jax.lax.with_sharding_constraint(batch, NamedSharding(mesh, PartitionSpec("rows")))
-        return batch
-
-    def loss_fn(params, key, batch):
-        def one(k):
-            return problem.potential(unravel(guide.sample(params, k)), batch)
-
-        if guide.kind == "map":
-            expected = one(key)
-        elif particles == 1:
-            expected = one(jax.random.fold_in(key, 1))
-        else:
-            expected = jnp.mean(jax.vmap(one)(jax.random.split(jax.random.fold_in(key, 1), particles)))
-        return expected - guide.entropy(params)
-
-    def step(state, t, data):
-        key = jax.random.fold_in(loop_key, t)
-        batch = cut(data, jax.random.fold_in(key, 0))
-        loss, grads = jax.value_and_grad(loss_fn)(state["params"], key, batch)
-        updates, opt_state = opt.update(grads, state["opt"], state["params"])
-        return {"params": optax.apply_updates(state["params"], updates), "opt": opt_state}, loss
-
-    chunk = max(1, min(steps, 2000, math.ceil(steps / 50)))
-
-    @jax.jit
-    def run_chunk(state, data, start, stop):
-        """`chunk` steps from `start`; those at or past `stop` leave the state alone (one compiled length)."""
-
-        def body(state, i):
-            t = start + i
-            live = lambda st: step(st, t, data)  # noqa: E731
-            idle = lambda st: (st, jnp.float32(jnp.nan))  # noqa: E731
-            return jax.lax.cond(t < stop, live, idle, state)
-
-        return jax.lax.scan(body, state, jnp.arange(chunk, dtype=jnp.int32))
-
-    every = checkpoint.every if checkpoint.enabled else 0
-    clock = {"first_chunk_s": 0.0, "later_chunks_s": 0.0, "later_steps": 0}
-    with Progress(steps, "svi", enabled=progress, initial=done) as bar:
-        while done < steps:
-            tick = time.perf_counter()
-            stop = min(steps, (done // chunk + 1) * chunk)
-            if every:
-                stop = min(stop, (done // every + 1) * every)
-            state, chunk_losses = run_chunk(state, data, jnp.int32(done), jnp.int32(stop))
-            got = np.asarray(chunk_losses)[: stop - done]
-            if clock["first_chunk_s"] == 0.0:  # the first chunk includes compiling the loop
-                clock["first_chunk_s"] = time.perf_counter() - tick
-            else:
-                clock["later_chunks_s"] += time.perf_counter() - tick
-                clock["later_steps"] += len(got)
-            losses[done:stop] = got
-            bad = np.flatnonzero(~np.isfinite(got))
-            if bad.size:
-                raise BnnError(
-                    f"SVI diverged: the loss became {got[bad[0]]} at step {done + int(bad[0]) + 1} of {steps}.",
-                    WHERE,
-                    hint=f"Lower the learning rate (lr = {s['lr']:g} now, try {s['lr'] / 10:g}), or check the priors' "
-                    "scales and the data's units (standardise).",
-                )
-            done = stop
-            if every and (done % every == 0 or done == steps):
-                checkpoint.save(done, {**state, "loss": losses})
-            bar.update(len(got), loss=float(np.mean(got[-100:])))
-
-    fitted = Fitted(guide, state["params"], unravel, losses, batch_size, mesh.size if mesh is not None else 1, clock)
+    state, losses, clock, devices = main.run(state, progress, checkpoint, done, losses)
+    fitted = Fitted(guide, state["params"], unravel, losses, batch_size, devices, clock)
     if kind == "laplace":
         fitted.guide = FlatGuide("laplace", guide.size)
         fitted.laplace = laplace_at(problem, fitted.params["loc"], unravel)
     return fitted
 
 
-def laplace_at(problem: Problem, mode: jnp.ndarray, unravel: Callable) -> dict[str, jnp.ndarray]:
-    """Eigen-decomposition of the full-data Hessian of the potential at `mode`.
+def warm_start(
+    problem: Problem,
+    s: dict[str, Any],
+    flat0: jnp.ndarray,
+    unravel: Callable,
+    batch_size: int | None,
+    key: jax.Array,
+    progress: bool,
+) -> jnp.ndarray:
+    """A MAP fit with the data counted `map_data_weight` times: where the guide's mean starts.
 
-    Eigenvalues that are not clearly positive (a MAP that has not converged, or
-    a flat direction) are raised to a floor, so draws stay finite; how many is
-    reported.
+    The plain MAP of a BNN is often the network switched off (all weights at
+    zero is a local minimum of the potential: the likelihood moves only at
+    higher order there while the prior pulls back at first order), and a
+    guide started there stays collapsed. Up-weighting the data escapes it.
+    """
+    steps = int(s["map_steps"])
+    opt = make_optimizer("adam", float(s["lr"]), "cosine", steps)
+    guide = FlatGuide("map", flat0.size)
+    loop = Loop(
+        problem,
+        guide,
+        unravel,
+        opt,
+        key,
+        steps,
+        batch_size,
+        data_weight=float(s["map_data_weight"]),
+        label="svi (MAP start)",
+    )
+    params = guide.init(flat0, 1.0, key)
+    state, _, _, _ = loop.run({"params": params, "opt": opt.init(params)}, progress)
+    return state["params"]["loc"]
+
+
+def laplace_at(problem: Problem, mode: jnp.ndarray, unravel: Callable) -> dict[str, Any]:
+    """Precision at `mode`: the prior's Hessian plus the positive part of the likelihood's, eigen-decomposed.
+
+    A BNN's likelihood Hessian at a MAP found by a finite optimisation has
+    some negative or near-zero curvature; inverting it as is gives draws that
+    leave the data far behind. Dropping the likelihood's negative curvature
+    (as a Gauss-Newton matrix would) keeps every direction at most as wide as
+    the prior, and changes nothing where the likelihood is log-concave (exact
+    for Bayesian linear regression). Models that cannot be split (no row
+    plate) use the whole Hessian; eigenvalues below a floor are raised to it
+    and counted.
     """
     size = mode.size
     if size > LAPLACE_MAX_PARAMS:
@@ -327,22 +416,35 @@ def laplace_at(problem: Problem, mode: jnp.ndarray, unravel: Callable) -> dict[s
             hint="Use guide = lowrank (or normal) for a model this size.",
         )
 
-    def grad_at(z):
-        return jax.grad(lambda z: problem.potential(unravel(z)))(z)
+    def hessian(weight: float) -> np.ndarray:
+        def grad_at(z):
+            return jax.grad(lambda z: weighted_potential(problem, unravel(z), None, weight))(z)
 
-    @jax.jit
-    def hessian(z):
-        def hvp(v):
-            return jax.jvp(grad_at, (z,), (v,))[1]
+        @jax.jit
+        def dense(z):
+            return jax.lax.map(lambda v: jax.jvp(grad_at, (z,), (v,))[1], jnp.eye(size, dtype=z.dtype), batch_size=256)
 
-        return jax.lax.map(hvp, jnp.eye(size, dtype=z.dtype), batch_size=min(size, 256))
+        h = np.asarray(dense(mode), np.float64)
+        return 0.5 * (h + h.T)
 
-    h = np.asarray(hessian(mode), np.float64)
-    vals, vecs = np.linalg.eigh(0.5 * (h + h.T))
+    full = hessian(1.0)
+    negative = 0
+    if problem.rows:
+        lik = hessian(2.0) - full  # the data counted twice, less once: the likelihood's Hessian
+        prior = full - lik
+        lik_vals, lik_vecs = np.linalg.eigh(lik)
+        negative = int((lik_vals < 0).sum())
+        full = prior + (lik_vecs * np.abs(lik_vals)) @ lik_vecs.T
+    vals, vecs = np.linalg.eigh(full)
     floor = max(1e-6 * float(np.abs(vals).max(initial=1.0)), 1e-6)
     clipped = int((vals < floor).sum())
     vals = np.maximum(vals, floor)
-    return {"vecs": jnp.asarray(vecs, jnp.float32), "vals": jnp.asarray(vals, jnp.float32), "clipped": clipped}
+    return {
+        "vecs": jnp.asarray(vecs, jnp.float32),
+        "vals": jnp.asarray(vals, jnp.float32),
+        "clipped": clipped,
+        "negative_curvature": negative,
+    }
 
 
 def run_svi(
@@ -370,7 +472,13 @@ def run_svi(
     }
     if fitted.laplace is not None:
         info["laplace_clipped_eigenvalues"] = int(fitted.laplace["clipped"])
-    timings = {"sampling_s": sampling, "draws_s": time.perf_counter() - t1, "first_chunk_s": fitted.clock["first_chunk_s"]}
+        info["laplace_negative_curvature_dropped"] = int(fitted.laplace["negative_curvature"])
+    timings = {
+        "sampling_s": sampling,
+        "draws_s": time.perf_counter() - t1,
+        "first_chunk_s": fitted.clock["first_chunk_s"],
+        "steps_run": fitted.clock["steps"],  # fewer than `steps` after a resume
+    }
     if fitted.clock["later_steps"]:
         timings["step_us"] = 1e6 * fitted.clock["later_chunks_s"] / fitted.clock["later_steps"]
     return RunResult(idata, timings, info, {"loss": np.asarray(fitted.losses)})

@@ -1,0 +1,247 @@
+"""SG-HMC: a closed-form posterior, determinism, checkpoint resume, refused settings, and (slow) BNN quality.
+
+The closed-form model is tests/test_closed_form.py's Bayesian linear regression with known noise.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pytest
+from test_closed_form import SOURCE, D, N, _draws, analytic_posterior
+
+from bnnlang.api import Model
+from bnnlang.errors import BnnError
+from bnnlang.infer.checkpoint import Checkpoint
+from bnnlang.infer.sghmc import chain_layout, make_plan, run_sghmc
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def model() -> Model:
+    return Model.from_source(SOURCE, "linear.bnn")
+
+
+@pytest.fixture(scope="module")
+def bound(model, tmp_path_factory):
+    rng = np.random.default_rng(42)
+    z = rng.standard_normal((N, D))
+    x = z @ np.array([[1.0, 0.6, 0.0], [0.0, 0.8, 0.3], [0.0, 0.0, 0.5]]) + np.array([0.5, -0.3, 0.2])
+    y = x @ np.array([0.8, -0.5, 0.3]) + 0.2 + 0.3 * rng.standard_normal(N)
+    path = tmp_path_factory.mktemp("linreg_sghmc") / "data.npz"
+    np.savez(path, x=x, y=y)
+    return model.data(path)
+
+
+TINY = dict(backend="sghmc", chains=2, warmup=20, samples=30, thinning=2, leapfrog=5, map_steps=50, map_restarts=2)
+
+
+@pytest.mark.parametrize("noise", ["rademacher", "gaussian"])
+def test_recovers_bayesian_linear_regression(model, bound, noise):
+    mean, cov = analytic_posterior(bound.arrays["x"], bound.arrays["y"])
+    run = model.run(
+        bound, backend="sghmc", chains=2, seed=1, warmup=200, samples=1000, thinning=1, leapfrog=20, noise=noise
+    )
+    draws = _draws(run.idata)
+    assert draws.shape == (2, 1000, D + 1)
+    flat = draws.reshape(-1, D + 1)
+    sd = np.sqrt(np.diag(cov))
+    ess = az.ess(az.convert_to_dataset({"theta": draws}))["theta"].values
+    mcse = flat.std(axis=0, ddof=1) / np.sqrt(ess)
+    # the mean within sampling error (plus a little discretisation bias), the variances within 25%
+    np.testing.assert_array_less(np.abs(flat.mean(axis=0) - mean), 4 * mcse + 0.1 * sd)
+    np.testing.assert_allclose(flat.var(axis=0, ddof=1), sd**2, rtol=0.25)
+    assert np.isfinite(run.idata.sample_stats["lp"].values).all()
+
+
+def test_same_seed_same_draws_other_seed_other_draws(model, bound):
+    first = _draws(model.run(bound, seed=3, **TINY).idata)
+    again = _draws(model.run(bound, seed=3, **TINY).idata)
+    other = _draws(model.run(bound, seed=4, **TINY).idata)
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other)
+    assert not np.allclose(first[0], first[1]), "the two chains should not be copies of each other"
+
+
+def test_chunking_and_resume_do_not_change_draws(model, bound, tmp_path):
+    """Checkpoint chunks of 7 steps, an interruption after the second save, then a resume: same draws."""
+    settings = model.settings(seed=5, **TINY)
+    problem = model.problem(bound, settings)
+    plain = run_sghmc(problem, settings, progress=False)
+    path = tmp_path / "checkpoint.npz"
+
+    class Interrupt(Exception):
+        pass
+
+    class Dying(Checkpoint):
+        saves = 0
+
+        def save(self, step, state):
+            super().save(step, state)
+            Dying.saves += 1
+            if Dying.saves == 2:
+                raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run_sghmc(problem, settings, progress=False, checkpoint=Dying(path, 7, "fp"))
+    assert path.is_file()
+    resumed = run_sghmc(problem, settings, progress=False, checkpoint=Checkpoint(path, 7, "fp"))
+    assert resumed.info["resumed_from_step"] == 14
+    for site in plain.idata.posterior.data_vars:
+        np.testing.assert_array_equal(plain.idata.posterior[site].values, resumed.idata.posterior[site].values)
+    np.testing.assert_array_equal(plain.idata.sample_stats["lp"].values, resumed.idata.sample_stats["lp"].values)
+
+
+def test_plan_and_chain_layout():
+    plan = make_plan({"warmup": 10, "samples": 4, "thinning": 3, "schedule": "constant", "cycles": 1})
+    assert plan.total == 22 and list(plan.kept) == [12, 15, 18, 21]
+    cyc = make_plan({"warmup": 0, "samples": 4, "thinning": 1, "schedule": "cyclical", "cycles": 2})
+    assert cyc.cycle == 4 and list(cyc.kept) == [2, 3, 6, 7]  # the second half of each cycle
+    assert chain_layout(4, 2) == (2, 4)
+    assert chain_layout(3, 2) == (2, 4)  # padded with one throw-away chain
+    assert chain_layout(1, 2) == (1, 1)
+    assert chain_layout(5, 4) == (3, 6)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(batch_size=N + 1), "larger than the 50 rows"),
+        (dict(step_size=-0.1), "step_size"),
+        (dict(friction=1.5), "friction"),
+        (dict(schedule="sometimes"), "schedule"),
+    ],
+)
+def test_bad_settings_are_refused(model, bound, overrides, message):
+    with pytest.raises(BnnError, match=message):
+        model.run(bound, backend="sghmc", **overrides)
+
+
+def test_divergence_names_chain_and_hints_step_size(model, bound):
+    with pytest.raises(BnnError, match="chain 0 diverged") as err:
+        model.run(bound, **{**TINY, "step_size": 50.0, "init": "uniform"})
+    assert "smaller step_size" in err.value.format()
+
+
+MLP = textwrap.dedent(
+    """
+    import std.priors (neal)
+    data {
+      x: real[N, 1]
+      y: real[N]
+    }
+    param sigma ~ HalfNormal(0.5)
+    network mlp(x) -> real[N] {
+      default weight ~ neal()
+      dense(8, tanh)
+      dense(1)
+    }
+    observe y ~ Normal(mlp(x), sigma)
+    infer sghmc(chains = 2, warmup = 200, samples = 6000, thinning = 1, leapfrog = 20, batch_size = 16)
+    """
+)
+
+
+def _bnnc(*args: str) -> list[str]:
+    return [sys.executable, "-c", "from bnnlang.cli import entry; entry()", *args]
+
+
+@pytest.mark.slow  # three `bnnc` processes: about a minute on 2 cores; the in-process resume test above is quick
+def test_killed_cli_run_resumes_to_the_same_posterior(tmp_path):
+    """`bnnc run` killed with SIGKILL after its first checkpoint, then `bnnc run --resume`: same posterior."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-2, 2, 60)
+    (tmp_path / "m.bnn").write_text(MLP)
+    (tmp_path / "d.csv").write_text(
+        "x,y\n" + "".join(f"{a:.5f},{np.sin(2 * a) + 0.1 * e:.5f}\n" for a, e in zip(x, rng.normal(size=60)))
+    )
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    common = ["--data", str(tmp_path / "d.csv"), "-q", "--set", "checkpoint_every=500"]
+    full = subprocess.run(
+        _bnnc("run", str(tmp_path / "m.bnn"), "-o", str(tmp_path / "full"), *common),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+    )
+    assert full.returncode == 0, full.stderr
+    ckpt = tmp_path / ".cut.partial" / "checkpoint.npz"
+    proc = subprocess.Popen(
+        _bnnc("run", str(tmp_path / "m.bnn"), "-o", str(tmp_path / "cut"), *common),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    deadline = time.monotonic() + 240
+    while not ckpt.is_file() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if proc.poll() is not None:
+        pytest.skip("the run finished before it could be killed (machine too fast for this test's run length)")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert ckpt.is_file() and not (tmp_path / "cut").exists()
+    resumed = subprocess.run(
+        _bnnc("run", "--resume", str(tmp_path / "cut"), "-q"), capture_output=True, text=True, timeout=240, env=env
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    a = az.from_netcdf(tmp_path / "full" / "posterior.nc").posterior
+    b = az.from_netcdf(tmp_path / "cut" / "posterior.nc").posterior
+    for site in a.data_vars:
+        np.testing.assert_array_equal(a[site].values, b[site].values)
+
+
+# -- slow: the defaults on the 1-D example against NUTS ------------------------------------------------------
+
+
+def _generator(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([rng.uniform(-2, -0.5, n // 2), rng.uniform(0.5, 2, n - n // 2)])
+    return x, np.sin(3 * x) + 0.1 * rng.standard_normal(n)
+
+
+def _quality(m: Model, run, test_path: Path, grid_path: Path) -> dict[str, float]:
+    from scipy.special import logsumexp
+
+    from bnnlang.infer.predict import predictive_draws
+
+    def pred(path):
+        b = m.data(path, require_observed=False)
+        return predictive_draws(m.module, m.checked, run.idata, b.model_kwargs(m.checked, observed=False), 0, 2000)
+
+    d = pred(test_path)["y"]
+    y = m.data(test_path).arrays["y"]
+    mu, var = np.asarray(d["mean"]), np.asarray(d["var"])
+    ll = logsumexp(-0.5 * np.log(2 * np.pi * var) - 0.5 * (y - mu) ** 2 / var, axis=0) - np.log(len(mu))
+    return {
+        "test_ll": float(ll.mean()),
+        "sd": float(np.asarray(pred(grid_path)["y"]["mean"]).std(0).mean()),
+        "sigma": float(run.idata.posterior["sigma"].values.mean()),
+    }
+
+
+@pytest.mark.slow
+def test_defaults_match_nuts_on_the_1d_example(tmp_path):
+    m = Model.from_file(ROOT / "examples" / "regression_1d.bnn")
+    bound = m.data(ROOT / "examples" / "data" / "regression_1d.csv")
+    x, y = _generator(1000, 99)
+    np.savez(tmp_path / "test.npz", x=x[:, None], y=y)
+    grid = np.concatenate([np.linspace(-2, -0.5, 50), np.linspace(0.5, 2, 50)])
+    np.savez(tmp_path / "grid.npz", x=grid[:, None], y=np.zeros_like(grid))
+    nuts = _quality(m, m.run(bound, backend="nuts", chains=2, warmup=400, samples=400), *_paths(tmp_path))
+    sg = _quality(m, m.run(bound, backend="sghmc"), *_paths(tmp_path))
+    assert abs(sg["test_ll"] - nuts["test_ll"]) < 0.1, (sg, nuts)
+    assert nuts["sd"] / 2 < sg["sd"] < 2 * nuts["sd"], (sg, nuts)
+    assert 0.08 < sg["sigma"] < 0.13, sg
+
+
+def _paths(tmp_path: Path) -> tuple[Path, Path]:
+    return tmp_path / "test.npz", tmp_path / "grid.npz"
