@@ -75,7 +75,7 @@ BATCH = 32
 LEAPFROG_BLACKJAX = 10
 SGHMC_KEPT = (10, 10)  # samples, thinning of the bnnlang SG-HMC runs (few draws: they are not what is timed)
 LR = 0.01
-STEP_SIZE = 0.01  # bnnlang SG-HMC's step_size: 0.1 (the default) diverges from a random start on this prior
+STEP_SIZE = 1e-5  # bnnlang SG-HMC's step_size: no width diverges from a random start; the cost does not depend on it
 
 SOURCE = """
 data {
@@ -105,14 +105,16 @@ class Sizes:
     sghmc_total: int  # steps of a bnnlang SG-HMC run (the first chunk of sghmc.CHUNK holds the compile)
     svi_steps: int  # steps per timed call of the hand-written / AutoNormal SVI loops
     bnn_svi_steps: int  # steps of a bnnlang SVI run (its first chunk, steps / 50, holds the compile)
+    n100_steps: tuple[int, int] = (0, 0)  # svi_steps, bnn_svi_steps at N = 100
+    repeats: int = 5  # rounds (wide models are compute-bound and steadier; their rounds take minutes)
 
 
 SIZES = {
-    50: Sizes(raw_steps=20_000, sghmc_total=11_000, svi_steps=2000, bnn_svi_steps=5000),
-    200: Sizes(raw_steps=5000, sghmc_total=5000, svi_steps=400, bnn_svi_steps=1000),
-    1000: Sizes(raw_steps=400, sghmc_total=2000, svi_steps=20, bnn_svi_steps=100),
+    50: Sizes(raw_steps=20_000, sghmc_total=11_000, svi_steps=2000, bnn_svi_steps=5000, n100_steps=(10_000, 10_000)),
+    200: Sizes(raw_steps=5000, sghmc_total=5000, svi_steps=400, bnn_svi_steps=1000, n100_steps=(2000, 2000)),
+    1000: Sizes(raw_steps=400, sghmc_total=2000, svi_steps=20, bnn_svi_steps=100, n100_steps=(60, 100), repeats=3),
 }
-QUICK_SIZES = {50: Sizes(raw_steps=10_000, sghmc_total=3000, svi_steps=1000, bnn_svi_steps=1500)}
+QUICK_SIZES = {50: Sizes(raw_steps=10_000, sghmc_total=3000, svi_steps=1000, bnn_svi_steps=1500, repeats=2)}
 
 
 # -- data and the two potentials ------------------------------------------------------------------------------
@@ -340,7 +342,7 @@ def check_potentials(problem, x, y, width: int) -> float:
     return max(abs(float(a) - float(b)) / abs(float(b)) for a, b in pairs)
 
 
-def measure_width(width: int, sizes: Sizes, repeats: int, folder: Path, with_n100: bool) -> dict:
+def measure_width(width: int, sizes: Sizes, repeats: int | None, folder: Path, with_n100: bool) -> dict:
     model = Model.from_source(SOURCE.replace("WIDTH", str(width)), "overhead.bnn")
 
     def problem_for(n: int):
@@ -384,13 +386,14 @@ def measure_width(width: int, sizes: Sizes, repeats: int, folder: Path, with_n10
     ]
     if with_n100:
         problem100, x100, y100 = problem_for(100)
-        small = Sizes(0, 0, sizes.svi_steps * 5, sizes.bnn_svi_steps * 2)
+        small = Sizes(0, 0, *sizes.n100_steps)
         cases += svi_cases("n100_", width, model, problem100, x100, y100, small)
 
     for case in cases:
         tick = time.perf_counter()
         case.prepare()
         print(f"  compiled {case.name} in {time.perf_counter() - tick:.1f} s", flush=True)
+    repeats = repeats or sizes.repeats
     for r in range(repeats):
         tick = time.perf_counter()
         for case in cases:
@@ -399,13 +402,14 @@ def measure_width(width: int, sizes: Sizes, repeats: int, folder: Path, with_n10
         shown = ", ".join(f"{c.name} {c.times[-1]:.1f}" for c in cases)
         print(f"  round {r + 1}/{repeats} ({took:.0f} s), µs per gradient or step: {shown}", flush=True)
     out = {c.name: c.median for c in cases}
-    return {"width": width, "params": int(hand_flat.size), "mismatch": mismatch, **out}
+    return {"width": width, "params": int(hand_flat.size), "mismatch": mismatch, "repeats": repeats, **out}
 
 
 # -- the report -----------------------------------------------------------------------------------------------
 
 MAIN_HEADER = (
-    "| width | params | raw µs/grad (generated) | raw µs/grad (hand-written) | BlackJAX SG-HMC µs/grad | BlackJAX ×raw "
+    "| width | params | raw µs/grad (generated) | raw µs/grad (hand-written) | BlackJAX SG-HMC µs/grad "
+    "| BlackJAX ×raw "
     "| bnnlang SG-HMC µs/grad | bnnlang SG-HMC ×raw | hand mean-field µs/step | AutoNormal µs/step "
     "| AutoNormal ×hand | bnnlang SVI µs/step | bnnlang SVI ×hand |"
 )
@@ -454,10 +458,11 @@ def n100_row(r: dict) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def report(rows: list[dict], repeats: int, quick: bool) -> str:
+def report(rows: list[dict], quick: bool) -> str:
     cpu = _cpu_name()
     versions = f"jax {jax.__version__}, numpyro {numpyro.__version__}, blackjax {blackjax.__version__}"
     worst = max(r["mismatch"] for r in rows)
+    rounds = ", ".join(f"{r['repeats']} (width {r['width']})" for r in rows)
     return "\n".join(
         [
             "# SG-HMC and SVI overhead: bnnlang against the floor and against hand-written code",
@@ -466,7 +471,7 @@ def report(rows: list[dict], repeats: int, quick: bool) -> str:
             f"{os.cpu_count()} cores; {jax.local_device_count()} JAX CPU device "
             "(`--xla_force_host_platform_device_count=1`: every number is the cost of ONE chain or ONE "
             "optimisation; XLA may still use all cores inside one matrix product). "
-            f"Median of {repeats} rounds{' (--quick)' if quick else ''}; compilation excluded everywhere.",
+            f"Median of {rounds} rounds{' (--quick)' if quick else ''}; compilation excluded everywhere.",
             "",
             f"Model: x -> dense(W, tanh) -> dense(W, tanh) -> dense(1), Normal(0, 1) weights and biases, Gamma(3, 1) "
             f"noise precision; y = sin(3x) + 0.1 noise, N = {N_ROWS}. SG-HMC columns: minibatches of {BATCH} rows. "
@@ -494,12 +499,16 @@ def report(rows: list[dict], repeats: int, quick: bool) -> str:
             f"- BlackJAX = `blackjax.sghmc(grad, num_integration_steps={LEAPFROG_BLACKJAX})` on the parameter "
             "dict (hand-written potential, Gaussian noise), one minibatch per step; time / gradients.",
             f"- bnnlang SG-HMC = the sghmc backend, 1 chain, batch_size {BATCH}, leapfrog 1, default (Rademacher) "
-            "noise unless marked gaussian, init uniform (no MAP fit). Compilation is excluded by leaving out the "
+            f"noise unless marked gaussian, init uniform (no MAP fit), step_size {STEP_SIZE:g} (small enough not "
+            "to diverge at any width; the cost does not depend on it). Compilation is excluded by leaving out the "
             f"backend's first jitted chunk ({sghmc_backend.CHUNK} steps, timed in `first_chunk_s`): per gradient = "
             "(`sampling_s` - `first_chunk_s`) / later gradients. The time includes the backend's Python loop "
             "between chunks.",
             "- hand mean-field = flat mean and log-scale vectors, z = mu + exp(log s) eps, loss = U(z) - sum log s, "
-            "optax adam. AutoNormal = NumPyro `SVI(model, AutoNormal(model), Adam, Trace_ELBO())` on the same model "
+            "optax adam. Draw ahead = the same step with eps drawn one step early and carried through the scan: XLA "
+            "on CPU otherwise fuses the Gaussian draw (threefry bits -> erf_inv) into the fused loops of the first "
+            "layer, where each of its weights is broadcast over all N rows, and recomputes erf_inv N times per "
+            "weight. AutoNormal = NumPyro `SVI(model, AutoNormal(model), Adam, Trace_ELBO())` on the same model "
             "written in NumPyro, `svi.update` in a jitted scan. bnnlang SVI = the svi backend with guide = normal, "
             "init uniform, its default cosine schedule; per step = the backend's `step_us` (chunks after the "
             "first, which holds the compile).",
@@ -532,20 +541,19 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="width 50 only, 2 rounds, shorter loops")
     ap.add_argument("--widths", help="comma-separated hidden widths (default 50,200,1000)")
-    ap.add_argument("--repeats", type=int, help="rounds per measurement (default 5, quick 2)")
+    ap.add_argument("--repeats", type=int, help="rounds per measurement (default 5, 3 at width 1000; quick 2)")
     ap.add_argument("-o", "--output", default=str(ROOT / "benchmarks" / "results" / "overhead.md"))
     args = ap.parse_args(argv)
     table = QUICK_SIZES if args.quick else SIZES
     widths = [int(w) for w in args.widths.split(",")] if args.widths else sorted(table)
-    repeats = args.repeats or (2 if args.quick else 5)
     enable_compilation_cache()  # as `Model.run` does; compilation is excluded from every timing anyway
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for width in widths:
             print(f"width {width}", flush=True)
             sizes = table.get(width) or SIZES[min(SIZES, key=lambda w: abs(w - width))]
-            rows.append(measure_width(width, sizes, repeats, Path(tmp), with_n100=not args.quick))
-    text = report(rows, repeats, args.quick)
+            rows.append(measure_width(width, sizes, args.repeats, Path(tmp), with_n100=not args.quick))
+    text = report(rows, args.quick)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)

@@ -155,9 +155,12 @@ def _bnnc(*args: str) -> list[str]:
     return [sys.executable, "-c", "from bnnlang.cli import entry; entry()", *args]
 
 
-@pytest.mark.slow  # three `bnnc` processes: about a minute on 2 cores; the in-process resume test above is quick
-def test_killed_cli_run_resumes_to_the_same_posterior(tmp_path):
-    """`bnnc run` killed with SIGKILL after its first checkpoint, then `bnnc run --resume`: same posterior."""
+@pytest.mark.parametrize("backend", ["sghmc", "svi"])
+def test_killed_cli_run_resumes_to_the_same_posterior(tmp_path, backend):
+    """`bnnc run` killed with SIGKILL after its first checkpoint, then `bnnc run --resume`: same posterior.
+
+    Three `bnnc` processes per backend (about a minute on 2 cores): the crash-safety promise end to end.
+    """
     rng = np.random.default_rng(0)
     x = rng.uniform(-2, 2, 60)
     (tmp_path / "m.bnn").write_text(MLP)
@@ -165,7 +168,9 @@ def test_killed_cli_run_resumes_to_the_same_posterior(tmp_path):
         "x,y\n" + "".join(f"{a:.5f},{np.sin(2 * a) + 0.1 * e:.5f}\n" for a, e in zip(x, rng.normal(size=60)))
     )
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    common = ["--data", str(tmp_path / "d.csv"), "-q", "--set", "checkpoint_every=500"]
+    common = ["--data", str(tmp_path / "d.csv"), "-q", "--backend", backend, "--set", "checkpoint_every=500"]
+    if backend == "svi":
+        common += ["--guide", "normal", "--set", "steps=6000", "--set", "map_steps=500"]
     full = subprocess.run(
         _bnnc("run", str(tmp_path / "m.bnn"), "-o", str(tmp_path / "full"), *common),
         capture_output=True,
