@@ -5,41 +5,22 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
+from models import mlp_1d_source, sin_data, write_xy_csv
 
 from bnnlang.cli import main
 
-MODEL = textwrap.dedent(
-    """
-    import std.priors (neal)
-    data {
-      x: real[N, 1]
-      y: real[N]
-    }
-    param sigma ~ HalfNormal(0.5)
-    network mlp(x) -> real[N] {
-      default weight ~ neal()
-      dense(8, tanh)
-      dense(1)
-    }
-    observe y ~ Normal(mlp(x), sigma)
-    infer nuts(chains = 1, warmup = 60, samples = 40)
-    """
-)
+MODEL = mlp_1d_source("infer nuts(chains = 1, warmup = 60, samples = 40)")
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("run")
-    rng = np.random.default_rng(1)
-    x = rng.uniform(-2, 2, 40)
-    y = np.sin(2 * x) + 0.1 * rng.normal(size=40)
     (d / "m.bnn").write_text(MODEL)
-    (d / "d.csv").write_text("x,y\n" + "".join(f"{a:.5f},{b:.5f}\n" for a, b in zip(x, y)))
+    write_xy_csv(d / "d.csv", *sin_data(40, seed=1))
     (d / "grid.csv").write_text("x\n" + "".join(f"{a:.3f}\n" for a in np.linspace(-3, 3, 13)))
     return d
 

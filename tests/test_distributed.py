@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from models import write_xy_csv
 
 from bnnlang.api import Model
 from bnnlang.cli import main
@@ -70,7 +71,7 @@ def workdir(tmp_path_factory) -> Path:
     x = rng.uniform(-2, 2, 40)
     y = 0.7 * x - 0.2 + 0.3 * rng.normal(size=40)
     (d / "m.bnn").write_text(MODEL)
-    (d / "d.csv").write_text("x,y\n" + "".join(f"{a:.5f},{b:.5f}\n" for a, b in zip(x, y)))
+    write_xy_csv(d / "d.csv", x, y)
     (d / "api_run.py").write_text(API_SCRIPT)
     return d
 

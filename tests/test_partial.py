@@ -11,6 +11,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from models import linreg_posterior
 
 from bnnlang.api import Model
 from bnnlang.errors import BnnError
@@ -68,12 +69,10 @@ def test_last_layer_posterior_is_exact_given_the_fixed_features(run, bound):
     w0 = run.idata["fixed"]["net.0.weight"].values
     b0 = run.idata["fixed"]["net.0.bias"].values
     h = np.tanh(bound.arrays["x"] @ w0 + b0)
-    a = np.column_stack([h, np.ones(len(h))])
-    cov = np.linalg.inv(np.eye(a.shape[1]) + a.T @ a / NOISE**2)
-    mean = cov @ a.T @ bound.arrays["y"] / NOISE**2
+    mean, cov = linreg_posterior(h, bound.arrays["y"], NOISE)
     post = run.idata.posterior
     draws = np.concatenate([post["net.1.weight"].values[..., 0], post["net.1.bias"].values], axis=-1).reshape(
-        -1, a.shape[1]
+        -1, len(mean)
     )
     sd = np.sqrt(np.diag(cov))
     assert np.all(np.abs(draws.mean(0) - mean) < 0.2 * sd + 1e-3), (draws.mean(0), mean, sd)

@@ -1,6 +1,6 @@
 """SG-HMC: a closed-form posterior, determinism, checkpoint resume, refused settings, and (slow) BNN quality.
 
-The closed-form model is tests/test_closed_form.py's Bayesian linear regression with known noise.
+The closed-form model is the Bayesian linear regression with known noise in tests/models.py.
 """
 
 from __future__ import annotations
@@ -9,14 +9,24 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import arviz as az
 import numpy as np
 import pytest
-from test_closed_form import SOURCE, D, N, _draws, analytic_posterior
+from models import LINREG_D as D
+from models import LINREG_N as N
+from models import (
+    LINREG_SOURCE,
+    gap_data,
+    linreg_draws,
+    linreg_posterior,
+    mlp_1d_source,
+    save_linreg_data,
+    sin_data,
+    write_xy_csv,
+)
 
 from bnnlang.api import Model
 from bnnlang.errors import BnnError
@@ -28,18 +38,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def model() -> Model:
-    return Model.from_source(SOURCE, "linear.bnn")
+    return Model.from_source(LINREG_SOURCE, "linear.bnn")
 
 
 @pytest.fixture(scope="module")
 def bound(model, tmp_path_factory):
-    rng = np.random.default_rng(42)
-    z = rng.standard_normal((N, D))
-    x = z @ np.array([[1.0, 0.6, 0.0], [0.0, 0.8, 0.3], [0.0, 0.0, 0.5]]) + np.array([0.5, -0.3, 0.2])
-    y = x @ np.array([0.8, -0.5, 0.3]) + 0.2 + 0.3 * rng.standard_normal(N)
-    path = tmp_path_factory.mktemp("linreg_sghmc") / "data.npz"
-    np.savez(path, x=x, y=y)
-    return model.data(path)
+    return model.data(save_linreg_data(tmp_path_factory.mktemp("linreg_sghmc") / "data.npz"))
 
 
 TINY = dict(backend="sghmc", chains=2, warmup=20, samples=30, thinning=2, leapfrog=5, map_steps=50, map_restarts=2)
@@ -47,11 +51,11 @@ TINY = dict(backend="sghmc", chains=2, warmup=20, samples=30, thinning=2, leapfr
 
 @pytest.mark.parametrize("noise", ["rademacher", "gaussian"])
 def test_recovers_bayesian_linear_regression(model, bound, noise):
-    mean, cov = analytic_posterior(bound.arrays["x"], bound.arrays["y"])
+    mean, cov = linreg_posterior(bound.arrays["x"], bound.arrays["y"])
     run = model.run(
         bound, backend="sghmc", chains=2, seed=1, warmup=200, samples=1000, thinning=1, leapfrog=20, noise=noise
     )
-    draws = _draws(run.idata)
+    draws = linreg_draws(run.idata)
     assert draws.shape == (2, 1000, D + 1)
     flat = draws.reshape(-1, D + 1)
     sd = np.sqrt(np.diag(cov))
@@ -64,9 +68,9 @@ def test_recovers_bayesian_linear_regression(model, bound, noise):
 
 
 def test_same_seed_same_draws_other_seed_other_draws(model, bound):
-    first = _draws(model.run(bound, seed=3, **TINY).idata)
-    again = _draws(model.run(bound, seed=3, **TINY).idata)
-    other = _draws(model.run(bound, seed=4, **TINY).idata)
+    first = linreg_draws(model.run(bound, seed=3, **TINY).idata)
+    again = linreg_draws(model.run(bound, seed=3, **TINY).idata)
+    other = linreg_draws(model.run(bound, seed=4, **TINY).idata)
     np.testing.assert_array_equal(first, again)
     assert not np.allclose(first, other)
     assert not np.allclose(first[0], first[1]), "the two chains should not be copies of each other"
@@ -132,22 +136,8 @@ def test_divergence_names_chain_and_hints_step_size(model, bound):
     assert "smaller step_size" in err.value.format()
 
 
-MLP = textwrap.dedent(
-    """
-    import std.priors (neal)
-    data {
-      x: real[N, 1]
-      y: real[N]
-    }
-    param sigma ~ HalfNormal(0.5)
-    network mlp(x) -> real[N] {
-      default weight ~ neal()
-      dense(8, tanh)
-      dense(1)
-    }
-    observe y ~ Normal(mlp(x), sigma)
-    infer sghmc(chains = 2, warmup = 200, samples = 6000, thinning = 1, leapfrog = 20, batch_size = 16)
-    """
+MLP = mlp_1d_source(
+    "infer sghmc(chains = 2, warmup = 200, samples = 6000, thinning = 1, leapfrog = 20, batch_size = 16)"
 )
 
 
@@ -161,12 +151,8 @@ def test_killed_cli_run_resumes_to_the_same_posterior(tmp_path, backend):
 
     Three `bnnc` processes per backend (about a minute on 2 cores): the crash-safety promise end to end.
     """
-    rng = np.random.default_rng(0)
-    x = rng.uniform(-2, 2, 60)
     (tmp_path / "m.bnn").write_text(MLP)
-    (tmp_path / "d.csv").write_text(
-        "x,y\n" + "".join(f"{a:.5f},{np.sin(2 * a) + 0.1 * e:.5f}\n" for a, e in zip(x, rng.normal(size=60)))
-    )
+    write_xy_csv(tmp_path / "d.csv", *sin_data(60, seed=0))
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     common = ["--data", str(tmp_path / "d.csv"), "-q", "--backend", backend, "--set", "checkpoint_every=500"]
     if backend == "svi":
@@ -207,12 +193,6 @@ def test_killed_cli_run_resumes_to_the_same_posterior(tmp_path, backend):
 # -- slow: the defaults on the 1-D example against NUTS ------------------------------------------------------
 
 
-def _generator(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    x = np.concatenate([rng.uniform(-2, -0.5, n // 2), rng.uniform(0.5, 2, n - n // 2)])
-    return x, np.sin(3 * x) + 0.1 * rng.standard_normal(n)
-
-
 def _quality(m: Model, run, test_path: Path, grid_path: Path) -> dict[str, float]:
     from scipy.special import logsumexp
 
@@ -237,7 +217,7 @@ def _quality(m: Model, run, test_path: Path, grid_path: Path) -> dict[str, float
 def test_defaults_match_nuts_on_the_1d_example(tmp_path):
     m = Model.from_file(ROOT / "examples" / "regression_1d.bnn")
     bound = m.data(ROOT / "examples" / "data" / "regression_1d.csv")
-    x, y = _generator(1000, 99)
+    x, y = gap_data(1000, 99)
     np.savez(tmp_path / "test.npz", x=x[:, None], y=y)
     grid = np.concatenate([np.linspace(-2, -0.5, 50), np.linspace(0.5, 2, 50)])
     np.savez(tmp_path / "grid.npz", x=grid[:, None], y=np.zeros_like(grid))

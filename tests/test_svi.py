@@ -18,6 +18,18 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from models import LINREG_D as D
+from models import LINREG_N as N
+from models import (
+    gap_data,
+    linreg_draws,
+    linreg_posterior,
+    linreg_source,
+    mlp_1d_source,
+    save_linreg_data,
+    sin_data,
+    write_xy_csv,
+)
 
 from bnnlang.api import Model
 from bnnlang.cli import main
@@ -25,41 +37,8 @@ from bnnlang.errors import BnnError
 from bnnlang.infer.checkpoint import Checkpoint
 from bnnlang.infer.svi import fit, run_svi
 
-NOISE = 0.3
-D = 3
-N = 50
-
-SOURCE = textwrap.dedent(
-    f"""
-    data {{
-      x: real[N, D]
-      y: real[N]
-    }}
-    network lin(x) -> real[N] {{
-      dense(1) {{ weight ~ Normal(0, 1); bias ~ Normal(0, 1) }}
-    }}
-    observe y ~ Normal(lin(x), {NOISE})
-    infer svi(steps = 3000)
-    """
-)
-
-BNN = textwrap.dedent(
-    """
-    import std.priors (neal)
-    data {
-      x: real[N, 1]
-      y: real[N]
-    }
-    param sigma ~ HalfNormal(0.5)
-    network mlp(x) -> real[N] {
-      default weight ~ neal()
-      dense(8, tanh)
-      dense(1)
-    }
-    observe y ~ Normal(mlp(x), sigma)
-    infer svi(steps = 300, samples = 50)
-    """
-)
+SOURCE = linreg_source("infer svi(steps = 3000)")
+BNN = mlp_1d_source("infer svi(steps = 300, samples = 50)")
 
 
 @pytest.fixture(scope="module")
@@ -69,13 +48,7 @@ def model() -> Model:
 
 @pytest.fixture(scope="module")
 def data_path(tmp_path_factory) -> Path:
-    rng = np.random.default_rng(42)
-    z = rng.standard_normal((N, D))
-    x = z @ np.array([[1.0, 0.6, 0.0], [0.0, 0.8, 0.3], [0.0, 0.0, 0.5]]) + np.array([0.5, -0.3, 0.2])
-    y = x @ np.array([0.8, -0.5, 0.3]) + 0.2 + NOISE * rng.standard_normal(N)
-    path = tmp_path_factory.mktemp("linreg") / "data.npz"
-    np.savez(path, x=x, y=y)
-    return path
+    return save_linreg_data(tmp_path_factory.mktemp("linreg") / "data.npz")
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +59,7 @@ def bound(model, data_path):
 @pytest.fixture(scope="module")
 def exact(bound) -> tuple[np.ndarray, np.ndarray]:
     """Posterior mean and covariance of [w_0 .. w_{D-1}, b]."""
-    a = np.column_stack([bound.arrays["x"], np.ones(N)]).astype(np.float64)
-    cov = np.linalg.inv(np.eye(D + 1) + a.T @ a / NOISE**2)
-    return cov @ a.T @ bound.arrays["y"].astype(np.float64) / NOISE**2, cov
+    return linreg_posterior(bound.arrays["x"], bound.arrays["y"])
 
 
 def _order(fitted) -> np.ndarray:
@@ -105,9 +76,8 @@ def _fit(model, bound, **overrides):
 
 
 def _draws(idata) -> np.ndarray:
-    w = idata.posterior["lin.0.weight"].values  # chain, draw, D, 1
-    b = idata.posterior["lin.0.bias"].values
-    return np.concatenate([w[..., 0], b], axis=-1).reshape(-1, D + 1)
+    """[draw, D + 1], chains pooled."""
+    return linreg_draws(idata).reshape(-1, D + 1)
 
 
 def test_laplace_is_exact_on_linear_regression(model, bound, exact):
@@ -214,11 +184,8 @@ def test_divergence_names_the_step(model, bound):
 
 
 def test_cli_run_writes_the_loss_trace(tmp_path):
-    rng = np.random.default_rng(1)
-    x = rng.uniform(-2, 2, 40)
-    y = np.sin(2 * x) + 0.1 * rng.normal(size=40)
     (tmp_path / "m.bnn").write_text(BNN)
-    (tmp_path / "d.csv").write_text("x,y\n" + "".join(f"{a:.5f},{b:.5f}\n" for a, b in zip(x, y)))
+    write_xy_csv(tmp_path / "d.csv", *sin_data(40, seed=1))
     out = tmp_path / "run"
     argv = ["run", str(tmp_path / "m.bnn"), "--data", str(tmp_path / "d.csv"), "--backend", "svi", "-o", str(out)]
     assert main([*argv, "--set", "guide=normal", "-q"]) == 0
@@ -262,9 +229,7 @@ def test_defaults_match_nuts_on_the_1d_example():
     root = Path(__file__).resolve().parents[1]
     m = Model.from_file(root / "examples" / "regression_1d.bnn")
     bound = m.data(root / "examples" / "data" / "regression_1d.csv")
-    rng = np.random.default_rng(7)
-    xt = np.concatenate([rng.uniform(-2, -0.5, 250), rng.uniform(0.5, 2, 250)])
-    yt = np.sin(3 * xt) + 0.1 * rng.standard_normal(500)
+    xt, yt = gap_data(500, seed=7)
 
     def rmse(run) -> float:
         from bnnlang.infer.predict import predictive_draws
