@@ -235,13 +235,18 @@ class Loop:
 
         @jax.jit
         def run_chunk(state, data, start, stop):
-            """`chunk` steps from `start`; those at or past `stop` leave the state alone (one compiled length)."""
+            """`chunk` steps from `start`; those at or past `stop` are computed and discarded (one compiled length).
+
+            A per-leaf select, not `lax.cond`: a cond around the whole state copies it every step (~24 MB at
+            width 1000, 3x the step's cost), a select fuses into the update.
+            """
 
             def body(state, i):
                 t = start + i
-                live = lambda st: step(st, t, data)  # noqa: E731
-                idle = lambda st: (st, jnp.float32(jnp.nan))  # noqa: E731
-                return jax.lax.cond(t < stop, live, idle, state)
+                new, loss = step(state, t, data)
+                live = t < stop
+                state = jax.tree_util.tree_map(lambda a, b: jnp.where(live, a, b), new, state)
+                return state, jnp.where(live, loss, jnp.float32(jnp.nan))
 
             return jax.lax.scan(body, state, jnp.arange(chunk, dtype=jnp.int32))
 
