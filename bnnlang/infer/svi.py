@@ -26,6 +26,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import jax
@@ -231,9 +232,9 @@ class Loop:
             data = jax.device_put(data, NamedSharding(mesh, spec))
             state = jax.device_put(state, NamedSharding(mesh, PartitionSpec()))
         step = self._step_fn(mesh)
-        chunk = max(1, min(steps, 2000, math.ceil(steps / 50)))
+        chunk = max(1, min(steps, 2000, max(50, math.ceil(steps / 50))))  # >= 50 steps per dispatch
 
-        @jax.jit
+        @partial(jax.jit, donate_argnums=(0,))
         def run_chunk(state, data, start, stop):
             """`chunk` steps from `start`; those at or past `stop` are computed and discarded (one compiled length).
 
