@@ -225,7 +225,8 @@ def cmd_run(args) -> int:
         )
     model = _load(args.model)
     _print_warnings(model)
-    settings = model.settings(**_overrides(args))
+    overrides = _overrides(args)
+    settings = model.settings(**overrides)
     bound = model.data(args.data)  # refuse bad data before JAX starts
     check_split(settings.method, settings.chains, cluster.num_processes if cluster else None)
     _start_jax(settings, args.x64, cluster)
@@ -234,7 +235,7 @@ def cmd_run(args) -> int:
     if not args.quiet:
         print(f"bnnc: {_describe(settings)} on {args.model}", file=sys.stderr)
     try:
-        run = model.run(bound, out=out, progress=not args.quiet, **_overrides(args))
+        run = model.run(bound, out=out, progress=not args.quiet, **overrides)
     except KeyboardInterrupt:
         _interrupted(out)
         return 130

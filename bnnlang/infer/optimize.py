@@ -11,7 +11,6 @@ import math
 import jax
 import jax.numpy as jnp
 import optax
-from numpyro.infer.util import potential_energy
 
 from ..errors import BnnError, Location
 from .problem import Problem
@@ -43,12 +42,7 @@ def find_map(
     n = problem.n_rows
 
     def loss(p, batch):
-        if data_weight == 1.0 or problem.rows is None:
-            return problem.potential(p, batch)
-        # the generated plates scale the likelihood by _rows / rows: count the data `data_weight` times
-        kwargs = problem.kwargs_for(batch if batch is not None else problem.batch_data())
-        kwargs["_rows"] = {problem.rows: problem.n_rows * data_weight}
-        return potential_energy(problem.model, (), kwargs, p)
+        return problem.potential(p, batch, data_weight)
 
     def step(carry, t):
         p, s = carry

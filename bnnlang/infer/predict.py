@@ -34,6 +34,13 @@ def flat_draws(idata, names: list[str], max_draws: int | None = None, seed: int 
     return out
 
 
+def fixed_values(idata) -> dict[str, jnp.ndarray]:
+    """The deterministic layers of a partially Bayesian network, held at their MAP (empty otherwise)."""
+    if "fixed" not in idata.groups():
+        return {}
+    return {k: jnp.asarray(v.values) for k, v in idata["fixed"].data_vars.items()}
+
+
 def predictive_draws(
     program: ModuleType,
     checked: CheckedModel,
@@ -50,9 +57,7 @@ def predictive_draws(
     for name in obs_names:
         inputs[name] = None
 
-    fixed = {}
-    if "fixed" in idata.groups():  # deterministic layers of a partially Bayesian network
-        fixed = {k: jnp.asarray(v.values) for k, v in idata["fixed"].data_vars.items()}
+    fixed = fixed_values(idata)
 
     def one(draw, key):
         model = handlers.substitute(handlers.seed(program.model, key), data={**fixed, **draw})
@@ -96,22 +101,37 @@ def summarize_predictions(draws: dict[str, dict[str, np.ndarray]], interval: flo
             for k in range(p_mean.shape[-1]):
                 cols[f"{name}.p{k}"] = p_mean[..., k]
             cols[f"{name}.pred"] = p_mean.argmax(axis=-1)
-            total = _entropy(p_mean)
-            aleatoric = _entropy(probs).mean(axis=0)
+            total, aleatoric, epistemic = entropy_split(probs)
             cols[f"{name}.entropy"] = total
             cols[f"{name}.aleatoric_entropy"] = aleatoric
-            cols[f"{name}.epistemic_mi"] = np.maximum(total - aleatoric, 0.0)
+            cols[f"{name}.epistemic_mi"] = epistemic
             continue
         means, variances, ys = d["mean"], d["var"], d["draws"]
-        epistemic = means.var(axis=0)
-        aleatoric = variances.mean(axis=0)
+        total, aleatoric, epistemic = variance_split(means, variances)
         cols[f"{name}.mean"] = means.mean(axis=0)
-        cols[f"{name}.sd"] = np.sqrt(epistemic + aleatoric)
+        cols[f"{name}.sd"] = np.sqrt(total)
         cols[f"{name}.q{_pct(lo_q)}"] = np.quantile(ys, lo_q, axis=0)
         cols[f"{name}.q{_pct(hi_q)}"] = np.quantile(ys, hi_q, axis=0)
         cols[f"{name}.epistemic_sd"] = np.sqrt(epistemic)
         cols[f"{name}.aleatoric_sd"] = np.sqrt(aleatoric)
     return cols
+
+
+def variance_split(means: np.ndarray, variances: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Law of total variance over draws [S, ...]: total = aleatoric (mean noise var) + epistemic (var of means)."""
+    aleatoric = variances.mean(axis=0)
+    epistemic = means.var(axis=0)
+    return aleatoric + epistemic, aleatoric, epistemic
+
+
+def entropy_split(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Class probabilities per draw [S, ..., K]: total entropy = expected entropy (aleatoric) + mutual information.
+
+    The mutual information is clipped at 0 against rounding (it is never negative: entropy is concave).
+    """
+    total = _entropy(probs.mean(axis=0))
+    aleatoric = _entropy(probs).mean(axis=0)
+    return total, aleatoric, np.maximum(total - aleatoric, 0.0)
 
 
 def _pct(q: float) -> str:
@@ -135,10 +155,7 @@ def log_predictive_density(
     from numpyro.infer import log_likelihood
 
     params = flat_draws(idata, list(idata.posterior.data_vars), max_draws, seed)
-    model = program.model
-    if "fixed" in idata.groups():
-        fixed = {k: jnp.asarray(v.values) for k, v in idata["fixed"].data_vars.items()}
-        model = handlers.condition(model, data=fixed)
+    model = handlers.condition(program.model, data=fixed_values(idata))
     data = {k: (jnp.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in kwargs.items()}
     ll = log_likelihood(model, params, **data)
     names = [k for k, v in kwargs.items() if v is not None and k in ll and k not in params]

@@ -63,9 +63,19 @@ class Problem:
         return kwargs
 
     # -- unconstrained space -------------------------------------------------
-    def potential(self, params: dict[str, jnp.ndarray], batch: dict[str, Any] | None = None) -> jnp.ndarray:
-        """Negative log joint at unconstrained `params`; with `batch`, a minibatch estimate of it."""
-        return potential_energy(self.model, (), self.kwargs_for(batch), params)
+    def potential(
+        self, params: dict[str, jnp.ndarray], batch: dict[str, Any] | None = None, data_weight: float = 1.0
+    ) -> jnp.ndarray:
+        """Negative log joint at unconstrained `params`; with `batch`, a minibatch estimate of it.
+
+        `data_weight` > 1 counts the likelihood that many times (tempered MAP starts), through the same
+        plate scale as minibatches; it needs a batchable model and is ignored otherwise.
+        """
+        if data_weight == 1.0 or self.rows is None:
+            return potential_energy(self.model, (), self.kwargs_for(batch), params)
+        kwargs = self.kwargs_for(batch if batch is not None else self.batch_data())
+        kwargs["_rows"] = {self.rows: self.n_rows * data_weight}
+        return potential_energy(self.model, (), kwargs, params)
 
     def init(self, key: jax.Array, radius: float | None = None) -> dict[str, jnp.ndarray]:
         """A random unconstrained starting point.

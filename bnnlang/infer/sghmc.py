@@ -187,11 +187,12 @@ def run_sghmc(
     base = jax.random.PRNGKey(s["seed"])
     chain_keys = jax.device_put(jnp.stack([jax.random.fold_in(base, c) for c in run_ids]), sharded)
 
+    def batch_potential(z, idx):
+        return problem.potential(unravel(z)) if idx is None else problem.potential(unravel(z), problem.take(idx))
+
     def potential(z, key):
-        if batch is None:
-            return problem.potential(unravel(z))
-        idx = jax.random.randint(key, (batch,), 0, problem.n_rows)
-        return problem.potential(unravel(z), problem.take(idx))
+        """The potential on a minibatch drawn from `key` (full data without minibatches)."""
+        return batch_potential(z, None if batch is None else jax.random.randint(key, (batch,), 0, problem.n_rows))
 
     t_start = time.perf_counter()
     template = {
@@ -214,9 +215,6 @@ def run_sghmc(
 
     noise = noise_fn(s["noise"], dim, dtype)
     words = (dim + 31) // 32
-
-    def batch_potential(z, idx):
-        return problem.potential(unravel(z)) if idx is None else problem.potential(unravel(z), problem.take(idx))
 
     def rows_and_noise(key):
         """The minibatch rows and the noise of one gradient step.

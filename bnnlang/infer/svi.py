@@ -35,7 +35,6 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
-from numpyro.infer.util import potential_energy
 
 from ..check.settings import InferSettings
 from ..errors import BnnError, Location
@@ -184,19 +183,6 @@ def _mesh(batch_rows: int | None) -> Mesh | None:
     return Mesh(np.array(devices), ("rows",))
 
 
-def weighted_potential(problem: Problem, params: dict, batch: dict | None, weight: float) -> jnp.ndarray:
-    """The potential with the data counted `weight` times: -(log prior + weight * log likelihood).
-
-    Uses the generated program's minibatch scale (`_rows` = the size the rows
-    stand for), so it needs a batchable model; weight 1 is the plain potential.
-    """
-    if weight == 1.0 or not problem.rows:
-        return problem.potential(params, batch)
-    kwargs = problem.kwargs_for(batch if batch is not None else problem.batch_data())
-    kwargs["_rows"] = {problem.rows: problem.n_rows * weight}
-    return potential_energy(problem.model, (), kwargs, params)
-
-
 @dataclass
 class Loop:
     """One optimisation: a guide, an optax optimiser, how rows are cut, and the loss it minimises."""
@@ -292,7 +278,7 @@ class Loop:
 
         def loss_fn(params, key, batch):
             def one(k):
-                return weighted_potential(problem, unravel(guide.sample(params, k)), batch, weight)
+                return problem.potential(unravel(guide.sample(params, k)), batch, weight)
 
             if guide.kind == "map":
                 expected = one(key)
@@ -424,7 +410,7 @@ def laplace_at(problem: Problem, mode: jnp.ndarray, unravel: Callable) -> dict[s
 
     def hessian(weight: float) -> np.ndarray:
         def grad_at(z):
-            return jax.grad(lambda z: weighted_potential(problem, unravel(z), None, weight))(z)
+            return jax.grad(lambda z: problem.potential(unravel(z), None, weight))(z)
 
         @jax.jit
         def dense(z):
