@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .check.checker import CheckedModel, check
 from .check.data import BoundData, load_data
@@ -25,6 +25,10 @@ from .codegen import generate
 from .errors import BnnError, Location
 from .syntax import tree as t
 from .syntax.parser import parse
+
+if TYPE_CHECKING:
+    from .diagnose.report import Report
+    from .diagnose.verdict import Thresholds
 
 
 def read_source(path: str | Path) -> str:
@@ -82,6 +86,48 @@ class Run:
     path: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)
     traces: dict[str, Any] = field(default_factory=dict)  # e.g. SVI's loss per step
+
+    def report(
+        self,
+        test: str | Path | BoundData | None = None,
+        ood: str | Path | BoundData | None = None,
+        thresholds: Thresholds | None = None,
+        seed: int = 0,
+    ) -> Report:
+        """Diagnostics, predictive checks and, with `test`/`ood` data, calibration and OOD separation."""
+        from .diagnose.report import ReportInputs, build
+        from .diagnose.verdict import Thresholds
+
+        dims = self.settings.get("dims")
+        if test is not None and not isinstance(test, BoundData):
+            test = self.model.data(test, training_dims=dims)
+        if ood is not None and not isinstance(ood, BoundData):
+            ood = self.model.data(ood, require_observed=False, training_dims=dims)
+        inputs = ReportInputs(
+            self.model.module,
+            self.model.checked,
+            self.model.program.source,
+            self.idata,
+            self.summary,
+            self.settings,
+            self.traces,
+            str(self.path) if self.path is not None else "",
+        )
+        return build(inputs, test, ood, thresholds or Thresholds(), seed)
+
+    def write_report(self, report: Report, folder: str | Path | None = None) -> tuple[Path, Path]:
+        """report.html and report.json into the run directory (or `folder`), each written atomically."""
+        from .diagnose.html import render
+        from .rundir import write_text_atomic
+
+        target = Path(folder) if folder is not None else self.path
+        if target is None:
+            raise ValueError("this run has no directory: give `folder`")
+        target.mkdir(parents=True, exist_ok=True)
+        page, data = target / "report.html", target / "report.json"
+        write_text_atomic(data, json.dumps(report.as_json(), indent=1, allow_nan=False) + "\n")
+        write_text_atomic(page, render(report))
+        return page, data
 
 
 class Model:
@@ -310,7 +356,20 @@ def open_run(path: str | Path) -> Run:
         raise BnnError(
             f"The posterior in '{spath}' could not be read: {err}.", Location(spath, 0), hint="Run the model again."
         ) from None
-    return Run(model, idata, summary, settings, p)
+    return Run(model, idata, summary, settings, p, traces=_read_traces(p))
+
+
+def _read_traces(p: Path) -> dict[str, Any]:
+    """The per-step traces a run wrote as NAME.csv (step,NAME), e.g. SVI's loss."""
+    import numpy as np
+
+    traces = {}
+    for name in ("loss",):
+        f = p / f"{name}.csv"
+        if f.is_file():
+            rows = f.read_text(encoding="utf-8").splitlines()[1:]
+            traces[name] = np.array([float(r.split(",")[1]) for r in rows if r])
+    return traces
 
 
 def resume_run(path: str | Path, progress: bool = False) -> Run:

@@ -1,8 +1,9 @@
-"""`bnnc`: check, fmt, compile, run and predict .bnn models.
+"""`bnnc`: check, fmt, compile, run, predict and report on .bnn models.
 
 Exit codes: 0 ok; 1 `fmt --check` found changes; 2 a problem in the user's
 model, data or settings (located message, no traceback); 3 an internal error
 (a bug: the traceback goes to a log file, not the screen); 130 interrupted.
+`report --strict` exits 1 when a convergence check fails.
 `check`, `fmt` and `compile` never import JAX, so they answer quickly.
 """
 
@@ -72,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any backend setting")
     r.add_argument("--x64", action="store_true", help="compute in float64")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars or tables")
+    r.add_argument("--report", action="store_true", help="also write the HTML/JSON report (as `bnnc report`)")
     # multi-host (docs/scaling.md): one process per host, chains split over them; process 0 writes the run
     r.add_argument(
         "--coordinator", metavar="HOST:PORT", help="multi-host: process 0's address, or 'auto' (SLURM, mpirun)"
@@ -87,6 +89,23 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--interval", type=float, default=0.9, help="central interval mass (default 0.9)")
     d.add_argument("--draws", type=int, default=1000, help="posterior draws to use at most (default 1000)")
     d.add_argument("--seed", type=int, default=0)
+
+    e = sub.add_parser("report", help="diagnostics, predictive checks and calibration as HTML and JSON")
+    e.add_argument("run", help="a run directory written by `bnnc run`")
+    e.add_argument("--test", metavar="DATA", help="held-out data (inputs and outputs): accuracy and calibration")
+    e.add_argument(
+        "--ood", metavar="DATA", help="out-of-distribution inputs: how well epistemic uncertainty flags them"
+    )
+    e.add_argument("-o", "--out", metavar="DIR", help="where to write report.html and report.json (default: the run)")
+    e.add_argument("--strict", action="store_true", help="exit 1 when a convergence check fails")
+    e.add_argument("--rhat-max", type=float, default=1.01, help="largest R-hat that passes (default 1.01)")
+    e.add_argument(
+        "--min-ess-per-chain", type=float, default=100.0, help="smallest bulk/tail ESS per chain (default 100)"
+    )
+    e.add_argument("--max-divergences", type=int, default=0, help="NUTS divergences allowed (default 0)")
+    e.add_argument("--open", action="store_true", help="open the HTML report in a browser")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("-q", "--quiet", action="store_true", help="print only the verdict")
     return p
 
 
@@ -247,6 +266,10 @@ def cmd_run(args) -> int:
         )
         return 0
     _report(run, out, args.quiet)
+    if args.report:
+        return _write_report(run, run.report(), None, False, False, args.quiet)
+    if not args.quiet:
+        print(f"bnnc: next: bnnc report {out}", file=sys.stderr)
     return 0
 
 
@@ -390,7 +413,50 @@ def _cell(v) -> str:
     return f"{float(v):.6g}"
 
 
-COMMANDS = {"check": cmd_check, "fmt": cmd_fmt, "compile": cmd_compile, "run": cmd_run, "predict": cmd_predict}
+def cmd_report(args) -> int:
+    from .api import open_run
+    from .diagnose.verdict import Thresholds
+
+    limits = {"--rhat-max": args.rhat_max, "--min-ess-per-chain": args.min_ess_per_chain}
+    for flag, value in limits.items():
+        if not value > 0:
+            raise BnnError(f"{flag} must be positive.", Location("<command line>", 0), hint="e.g. --rhat-max 1.01")
+    if args.max_divergences < 0:
+        raise BnnError("--max-divergences must be 0 or more.", Location("<command line>", 0), hint="e.g. 0")
+    run = open_run(args.run)
+    thresholds = Thresholds(
+        rhat_max=args.rhat_max, ess_min_per_chain=args.min_ess_per_chain, max_divergences=args.max_divergences
+    )
+    report = run.report(args.test, args.ood, thresholds, seed=args.seed)
+    return _write_report(run, report, Path(args.out) if args.out else None, args.strict, args.open, args.quiet)
+
+
+def _write_report(run, report, folder: Path | None, strict: bool, open_page: bool, quiet: bool) -> int:
+    page, data = run.write_report(report, folder)
+    verdict = report.content["verdict"]
+    print(f"bnnc: verdict: {verdict['headline']}", file=sys.stderr)
+    if not quiet:
+        for name, m in report.content.get("test", {}).items():
+            keys = ("accuracy", "nll", "brier", "ece") if m["kind"] == "classification" else ("rmse", "nlpd")
+            print(f"bnnc: held out {name}: " + ", ".join(f"{k} {m[k]:.4g}" for k in keys), file=sys.stderr)
+        for name, o in report.content.get("ood", {}).items():
+            print(f"bnnc: OOD {name}: AUROC {o['auroc']:.3f} ({o['score']})", file=sys.stderr)
+        print(f"bnnc: wrote {page} and {data.name}", file=sys.stderr)
+    if open_page:
+        import webbrowser
+
+        webbrowser.open(page.resolve().as_uri())
+    return 1 if strict and not report.ok else 0
+
+
+COMMANDS = {
+    "check": cmd_check,
+    "fmt": cmd_fmt,
+    "compile": cmd_compile,
+    "run": cmd_run,
+    "predict": cmd_predict,
+    "report": cmd_report,
+}
 
 
 def entry() -> None:

@@ -72,6 +72,20 @@ def test_example_prediction_inputs_check(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=IDS)
+def test_example_held_out_and_ood_files_check(path: Path) -> None:
+    """`<stem>_test.csv` (for `bnnc report --test`) needs outputs; `<stem>_ood.csv` (`--ood`) only inputs."""
+    test, ood = DATA / f"{path.stem}_test.csv", DATA / f"{path.stem}_ood.csv"
+    if not test.is_file() and not ood.is_file():
+        pytest.skip("no held-out data for this example")
+    model = bnnlang.load(path)
+    training = model.data(_data_file(path)).dims
+    if test.is_file():
+        assert set(model.data(test, training_dims=training).arrays) == set(model.checked.data)
+    if ood.is_file():
+        assert model.data(ood, require_observed=False, training_dims=training).dims["N"] > 0
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=IDS)
 def test_example_program_compiles(path: Path) -> None:
     model = bnnlang.load(path)
     source = model.python_source

@@ -25,6 +25,16 @@ def _clean(x: float) -> float | None:
     return None if math.isnan(x) or math.isinf(x) else round(x, 6)
 
 
+def _halves(post):
+    """One chain as two: split R-hat then still compares the start of the run with its end."""
+    import xarray as xr
+
+    half = post.sizes["draw"] // 2
+    first = post.isel(chain=[0], draw=slice(0, half))
+    second = post.isel(chain=[0], draw=slice(half, 2 * half)).assign_coords(draw=first.draw)
+    return xr.concat([first, second], dim="chain").assign_coords(chain=[0, 1])
+
+
 def summarize(idata, info: dict[str, Any] | None = None) -> dict[str, Any]:
     post = idata.posterior
     chains, draws = post.sizes["chain"], post.sizes["draw"]
@@ -32,7 +42,7 @@ def summarize(idata, info: dict[str, Any] | None = None) -> dict[str, Any]:
     arrays: dict[str, Any] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rhat = az.rhat(idata) if chains > 1 else None
+        rhat = az.rhat(idata) if chains > 1 else (az.rhat(_halves(post)) if draws >= 8 else None)
         enough = draws >= 4  # a point estimate (svi guide = map) has one draw: no ESS
         ess_bulk = az.ess(idata, method="bulk") if enough else None
         ess_tail = az.ess(idata, method="tail") if enough else None
@@ -66,8 +76,14 @@ def summarize(idata, info: dict[str, Any] | None = None) -> dict[str, Any]:
             "mean_acceptance": _clean(ss["acceptance_rate"].values.mean()),
             "step_size_per_chain": [_clean(v) for v in ss["step_size"].values[:, -1]],
         }
+        if "energy" in ss and draws >= 4:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out["sampler"]["bfmi"] = [_clean(v) for v in az.bfmi(idata)]
+        if info and "max_tree_depth_hits" in info:
+            out["sampler"]["tree_depth_saturation"] = _clean(info["max_tree_depth_hits"] / (chains * draws))
     if info:
         out["run"] = info
     worst = [v["r_hat"] for v in scalars.values() if v["r_hat"] is not None]
-    out["scalar_r_hat_ok"] = bool(worst) and max(worst) <= RHAT_MAX if chains > 1 else None
+    out["scalar_r_hat_ok"] = max(worst) <= RHAT_MAX if worst else None
     return out

@@ -44,6 +44,13 @@ def regression_1d() -> None:
     y = np.sin(3 * x) + 0.1 * rng.standard_normal(n)
     write_csv("regression_1d.csv", {"x": x, "y": y})
     write_csv("regression_1d_grid.csv", {"x": np.linspace(-3.0, 3.0, 200)})
+    # held out, for `bnnc report --test`: drawn like the training data (no rows in the gap either)
+    test_rng = np.random.default_rng(100)
+    xt = np.sort(np.concatenate([test_rng.uniform(-2.0, -0.5, 50), test_rng.uniform(0.5, 2.0, 50)]))
+    write_csv("regression_1d_test.csv", {"x": xt, "y": np.sin(3 * xt) + 0.1 * test_rng.standard_normal(100)})
+    # out of distribution, for `bnnc report --ood`: beyond the data on both sides
+    xo = np.sort(np.concatenate([test_rng.uniform(-3.5, -2.5, 25), test_rng.uniform(2.5, 3.5, 25)]))
+    write_csv("regression_1d_ood.csv", {"x": xo})
 
 
 def two_moons(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -69,6 +76,12 @@ def classification_binary() -> None:
     g = np.linspace(-2.0, 2.0, 9)
     gx, gy = np.meshgrid(g, g)
     write_csv("classification_binary_grid.csv", {"x.0": gx.ravel(), "x.1": gy.ravel()})
+    test_rng = np.random.default_rng(101)
+    xt, yt = two_moons(200, 0.15, test_rng)
+    write_csv("classification_binary_test.csv", {"x.0": xt[:, 0], "x.1": xt[:, 1], "y": yt})
+    # far from both moons: a ring of radius 3-4 around them
+    angle, radius = test_rng.uniform(0, 2 * np.pi, 100), test_rng.uniform(3.0, 4.0, 100)
+    write_csv("classification_binary_ood.csv", {"x.0": radius * np.cos(angle), "x.1": radius * np.sin(angle)})
 
 
 def classification_multiclass() -> None:

@@ -1,0 +1,227 @@
+"""The run report as one self-contained HTML page: figures embedded as PNG data, no scripts, no network.
+
+Every string that comes from the model file, the data or the settings passes
+through `html.escape` on its way in (`_e`); nothing else is interpolated raw.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from typing import Any
+
+from .report import Figure, Report
+
+CSS = """
+body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2327;background:#fafafa}
+main{max-width:1100px;margin:0 auto;padding:16px 24px 48px}
+h1{font-size:22px;margin:12px 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd}
+h3{font-size:15px;margin:18px 0 6px}
+.verdict{padding:12px 16px;border-radius:6px;margin:12px 0;border:1px solid}
+.ok{background:#e8f5e9;border-color:#81c784}.bad{background:#fdecea;border-color:#e57373}
+.warn{background:#fff8e1;border-color:#ffd54f}
+table{border-collapse:collapse;margin:6px 0 12px;font-size:13px}
+td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}th{background:#f0f0f0}
+td:first-child,th:first-child{text-align:left}
+tr.fail td{background:#fdecea}tr.warnrow td{background:#fff8e1}
+figure{margin:10px 0 18px;background:#fff;border:1px solid #e3e3e3;padding:8px;display:inline-block;max-width:100%}
+figure img{max-width:100%;height:auto;display:block}figcaption{font-size:13px;color:#555;margin-top:4px;max-width:640px}
+pre{background:#fff;border:1px solid #e3e3e3;padding:10px;overflow:auto;font-size:13px}
+.muted{color:#666;font-size:13px}
+"""
+
+
+def _e(x: Any) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, float):
+        if abs(x) >= 1e5:
+            return f"{x:.3g}"
+        return f"{x:.0f}" if abs(x) >= 1000 else (f"{x:.1f}" if abs(x) >= 100 else f"{x:.{digits}f}")
+    return _e(x)
+
+
+def _table(header: list[str], rows: list[list[Any]], classes: list[str] | None = None) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = []
+    for i, row in enumerate(rows):
+        cls = f' class="{classes[i]}"' if classes and classes[i] else ""
+        body.append(f"<tr{cls}>" + "".join(f"<td>{_fmt(c)}</td>" for c in row) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _figure(f: Figure) -> str:
+    data = base64.b64encode(f.png).decode("ascii")
+    return (
+        f'<figure id="fig-{_e(f.id)}"><img alt="{_e(f.title)}" src="data:image/png;base64,{data}">'
+        f"<figcaption><b>{_e(f.title)}.</b> {_e(f.caption)}</figcaption></figure>"
+    )
+
+
+def render(report: Report) -> str:
+    c = report.content
+    figs = {f.id: f for f in report.figures}
+    used: set[str] = set()
+
+    def fig(prefix: str) -> str:
+        out = []
+        for fid, f in figs.items():
+            if fid.startswith(prefix) and fid not in used:
+                used.add(fid)
+                out.append(_figure(f))
+        return "".join(out)
+
+    run = c["run"]
+    v = c["verdict"]
+    parts = [f"<h1>bnnlang run report: {_e(run.get('model_path') or '')}</h1>"]
+    parts.append(
+        f'<p class="muted">{_e(run["backend"])}, {run["chains"]} chain(s) × {run["draws_per_chain"]} draws; '
+        f"data {_e(run.get('data_path'))}; run folder {_e(run.get('path'))}; bnnlang {_e(run.get('bnnlang_version'))}</p>"
+    )
+    cls = "bad" if not v["ok"] else ("warn" if any(not k["ok"] for k in v["checks"]) else "ok")
+    parts.append(f'<div class="verdict {cls}" id="verdict"><b>Verdict: {_e(v["headline"])}</b>')
+    if v.get("note"):
+        parts.append(f"<p>{_e(v['note'])}</p>")
+    parts.append("</div>")
+    if v["checks"]:
+        rows = [[k["name"], k["value"], k["threshold"], "pass" if k["ok"] else k["severity"]] for k in v["checks"]]
+        classes = ["" if k["ok"] else ("fail" if k["severity"] == "fail" else "warnrow") for k in v["checks"]]
+        parts.append("<details><summary>All checks</summary>")
+        parts.append(_table(["check", "value", "threshold", "result"], rows, classes) + "</details>")
+
+    parts.append("<h2>Predictions</h2>")
+    parts.append(fig("predictive_") + fig("uncertainty_"))
+    for name, u in c.get("uncertainty", {}).items():
+        parts.append(f"<h3>Uncertainty split: {_e(name)}</h3>")
+        rows = []
+        for where in (u, u.get("held_out")):
+            if where:
+                rows.append([where["inputs"]] + [v for k, v in where.items() if k.startswith("mean_")])
+        keys = [k[5:].replace("_", " ") for k in u if k.startswith("mean_")]
+        parts.append(_table(["inputs"] + [f"mean {k}" for k in keys], rows))
+    if "test" in c:
+        parts.append("<h2>Held-out accuracy and calibration</h2>")
+        for name, m in c["test"].items():
+            parts.append(f"<h3>{_e(name)} ({m['rows']} rows)</h3>")
+            if m["kind"] == "classification":
+                parts.append(
+                    _table(
+                        ["accuracy", "NLL", "Brier", "ECE"],
+                        [[m["accuracy"], m["nll"], m["brier"], m["ece"]]],
+                    )
+                )
+            else:
+                cov = m["coverage"]
+                parts.append(
+                    _table(
+                        ["RMSE", "NLPD"] + [f"coverage {float(k):.0%}" for k in cov],
+                        [[m["rmse"], m["nlpd"]] + list(cov.values())],
+                    )
+                )
+        parts.append(fig("pit_") + fig("coverage_") + fig("reliability_"))
+    if "ood" in c:
+        parts.append("<h2>Out-of-distribution inputs</h2>")
+        rows = [
+            [n, o["score"], o["reference"], o["rows_reference"], o["rows_ood"], o["auroc"]] for n, o in c["ood"].items()
+        ]
+        parts.append(_table(["output", "score", "against", "rows", "OOD rows", "AUROC"], rows))
+        parts.append(fig("ood_"))
+
+    parts.append("<h2>Posterior predictive checks (training data)</h2>")
+    for name, ppc in c.get("predictive_checks", {}).items():
+        rows = [[k, s["observed"], s["replicated_mean"], s["p_value"]] for k, s in ppc["statistics"].items()]
+        parts.append(f"<h3>{_e(name)}</h3>")
+        parts.append(_table(["statistic", "observed", "replicated mean", "p-value"], rows))
+        if ppc.get("in_sample_coverage"):
+            cov = ppc["in_sample_coverage"]
+            parts.append(_table([f"in-sample coverage {float(k):.0%}" for k in cov], [list(cov.values())]))
+    parts.append(fig("ppc_"))
+
+    conv = c["convergence"]
+    parts.append("<h2>Convergence</h2>")
+    if conv["function_space"]:
+        rows = [
+            [
+                n,
+                f["quantity"],
+                f["inputs"],
+                f["rows"],
+                f["max_r_hat"],
+                f["median_r_hat"],
+                f["min_ess_bulk"],
+                f["min_ess_tail"],
+            ]
+            for n, f in conv["function_space"].items()
+        ]
+        parts.append("<h3>Function space: the network's outputs</h3>")
+        parts.append(
+            _table(
+                ["output", "quantity", "inputs", "rows", "max R-hat", "median R-hat", "min bulk ESS", "min tail ESS"],
+                rows,
+            )
+        )
+    if conv.get("log_likelihood"):
+        ll = conv["log_likelihood"]
+        parts.append(
+            _table(
+                ["training log-likelihood", "R-hat", "bulk ESS", "tail ESS"],
+                [["", ll["r_hat"], ll["ess_bulk"], ll["ess_tail"]]],
+            )
+        )
+    if conv["scalars"]:
+        rows = [
+            [n, s["mean"], s["sd"], s["q5"], s["q95"], s["r_hat"], s["ess_bulk"], s["ess_tail"], s["mcse_mean"]]
+            for n, s in conv["scalars"].items()
+        ]
+        parts.append("<h3>Scalar parameters</h3>")
+        parts.append(_table(["parameter", "mean", "sd", "5%", "95%", "R-hat", "bulk ESS", "tail ESS", "MCSE"], rows))
+    if conv["weights"]:
+        rows = [
+            [n, "×".join(map(str, w["shape"])), w["max_r_hat"], w["min_ess_bulk"], w["min_ess_tail"]]
+            for n, w in conv["weights"].items()
+        ]
+        parts.append("<h3>Weight arrays (per-layer digest, informative only)</h3>")
+        parts.append(
+            '<p class="muted">Weights are not identifiable (hidden units permute, signs flip), so a high R-hat here '
+            "is expected even when every prediction has converged; the verdict does not use these rows.</p>"
+        )
+        parts.append(_table(["site", "shape", "worst R-hat", "min bulk ESS", "min tail ESS"], rows))
+    if conv["sampler"]:
+        s = conv["sampler"]
+        rows = [
+            [k.replace("_", " "), ", ".join(_fmt(x) for x in val) if isinstance(val, list) else val]
+            for k, val in s.items()
+        ]
+        parts.append("<h3>Sampler</h3>" + _table(["statistic", "value"], rows))
+    parts.append(fig("log_likelihood") + fig("loss") + fig("trace_"))
+    rest = fig("")
+    if rest:
+        parts.append("<h2>Other figures</h2>" + rest)
+
+    parts.append("<h2>Run</h2>")
+    settings = run.get("settings", {})
+    parts.append(_table(["setting", "value"], [[k, val] for k, val in settings.items()]))
+    timings = run.get("timings", {})
+    if timings:
+        parts.append(
+            _table(["timing", "seconds"], [[k, val] for k, val in timings.items() if isinstance(val, (int, float))])
+        )
+    if run.get("info"):
+        parts.append(
+            f"<details><summary>Backend details</summary><pre>{_e(json.dumps(run['info'], indent=2))}</pre></details>"
+        )
+    parts.append("<h2>Model</h2>")
+    parts.append(f"<pre>{_e(c['model_source'])}</pre>")
+    title = _e(f"bnnlang report: {run.get('model_path') or ''}")
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'
+        f"<body><main>{''.join(parts)}</main></body></html>\n"
+    )

@@ -1,0 +1,271 @@
+"""What the posterior says about outputs: function-space convergence, predictive checks, held-out calibration.
+
+A network's weights are not identifiable (hidden units permute, signs flip), so
+R-hat and ESS of weights flag chains that agree on every prediction. What a user
+relies on is the predictive distribution, so convergence is judged on the
+network's outputs at inputs (held-out ones when given, training ones otherwise)
+and on the total log-likelihood, with the same rank-normalised R-hat and ESS as
+for scalars (Vehtari et al. 2021).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..check.checker import CheckedModel
+from ..check.data import BoundData
+from ..infer.arviz_data import az
+from ..infer.predict import entropy_split, log_predictive_density, predictive_draws, variance_split
+from . import metrics
+
+LEVELS = (0.5, 0.8, 0.9, 0.95)
+
+
+@dataclass
+class Predictive:
+    """Draws of one observed variable at some inputs, chain structure kept: arrays [chains, draws, rows...]."""
+
+    name: str
+    draws: np.ndarray  # sampled outputs
+    mean: np.ndarray | None  # the likelihood's mean per draw (regression, counts)
+    var: np.ndarray | None  # the likelihood's variance per draw
+    probs: np.ndarray | None  # class probabilities per draw [..., rows, K] (classifiers)
+
+    @property
+    def classifier(self) -> bool:
+        return self.probs is not None
+
+    @property
+    def function(self) -> np.ndarray:
+        """The network's output that convergence is judged on: predictive mean, or class probabilities."""
+        return self.probs if self.probs is not None else self.mean
+
+    def flat(self, field: str) -> np.ndarray:
+        arr = getattr(self, field)
+        return arr.reshape((-1,) + arr.shape[2:])
+
+
+def training_data(idata, dims: dict[str, int]) -> BoundData:
+    """The training inputs and outputs as the run stored them, so a report needs no data file."""
+    arrays = {}
+    for group in ("constant_data", "observed_data"):
+        if group in idata.groups():
+            arrays.update({k: np.asarray(v.values) for k, v in idata[group].data_vars.items()})
+    return BoundData(arrays, dict(dims), "<training data stored in the run>")
+
+
+def take_rows(bound: BoundData, checked: CheckedModel, max_rows: int) -> BoundData:
+    """At most `max_rows` evenly spaced rows of every variable on the observed variable's row dimension."""
+    row_dim = checked.observed[0].shape[0] if checked.observed else None
+    n = bound.dims.get(row_dim) if isinstance(row_dim, str) else None
+    if n is None or n <= max_rows:
+        return bound
+    idx = np.unique(np.linspace(0, n - 1, max_rows).round().astype(int))
+    arrays = {
+        k: (v[idx] if checked.data[k].shape and checked.data[k].shape[0] == row_dim else v)
+        for k, v in bound.arrays.items()
+        if k in checked.data
+    }
+    return BoundData(arrays, {**bound.dims, row_dim: len(idx)}, bound.path)
+
+
+def thin(idata, per_chain: int):
+    """At most `per_chain` evenly spaced draws of each chain (predictions cost a model call per draw)."""
+    n = idata.posterior.sizes["draw"]
+    step = max(1, -(-n // per_chain))
+    return idata if step == 1 else idata.isel(draw=slice(0, None, step))
+
+
+def predict(
+    program: ModuleType,
+    checked: CheckedModel,
+    idata,
+    inputs: BoundData,
+    per_chain: int = 250,
+    seed: int = 0,
+) -> dict[str, Predictive]:
+    """Predictive draws of every observed variable at `inputs`, [chains, draws, ...]."""
+    thinned = thin(idata, per_chain)
+    chains, draws = thinned.posterior.sizes["chain"], thinned.posterior.sizes["draw"]
+    kwargs = inputs.model_kwargs(checked, observed=False)
+    out = predictive_draws(program, checked, thinned, kwargs, seed=seed, max_draws=None)
+    result = {}
+    for name, d in out.items():
+
+        def shaped(key: str, d=d) -> np.ndarray | None:
+            if key not in d:
+                return None
+            return d[key].reshape((chains, draws) + d[key].shape[1:])
+
+        probs = shaped("probs")
+        if probs is not None and probs.ndim == 3:  # Bernoulli: probability of 1 -> two classes
+            probs = np.stack([1 - probs, probs], axis=-1)
+        result[name] = Predictive(name, shaped("draws"), shaped("mean"), shaped("var"), probs)
+    return result
+
+
+def _split_chains(values: np.ndarray) -> np.ndarray:
+    """One chain -> its two halves, so split R-hat still compares the start of a run with its end."""
+    if values.shape[0] > 1:
+        return values
+    half = values.shape[1] // 2
+    return np.concatenate([values[:, :half], values[:, half : 2 * half]], axis=0)
+
+
+def rhat_ess(values: np.ndarray) -> dict[str, np.ndarray]:
+    """Rank-normalised split R-hat and bulk/tail ESS of each trailing entry of values [chains, draws, ...]."""
+    values = _split_chains(np.asarray(values, dtype=float))
+    flat = values.reshape(values.shape[:2] + (-1,))
+    ds = xr.Dataset({"f": (("chain", "draw", "row"), flat)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {
+            "r_hat": np.asarray(az.rhat(ds)["f"].values),
+            "ess_bulk": np.asarray(az.ess(ds, method="bulk")["f"].values),
+            "ess_tail": np.asarray(az.ess(ds, method="tail")["f"].values),
+        }
+
+
+def function_space(pred: Predictive, max_rows: int = 200) -> dict[str, Any]:
+    """R-hat and ESS of the network's outputs at up to `max_rows` evenly spaced input rows."""
+    f = pred.function
+    rows = f.shape[2]
+    keep = np.unique(np.linspace(0, rows - 1, min(rows, max_rows)).round().astype(int))
+    f = f[:, :, keep]
+    stats = rhat_ess(f)
+    return {
+        "quantity": "class probabilities" if pred.classifier else "predictive mean",
+        "rows": int(len(keep)),
+        "max_r_hat": _num(np.nanmax(stats["r_hat"])),
+        "median_r_hat": _num(np.nanmedian(stats["r_hat"])),
+        "min_ess_bulk": _num(np.nanmin(stats["ess_bulk"])),
+        "min_ess_tail": _num(np.nanmin(stats["ess_tail"])),
+        "r_hat": [_num(v) for v in stats["r_hat"]],
+    }
+
+
+def log_likelihood_trace(idata) -> np.ndarray | None:
+    """Total training log-likelihood of each draw, [chains, draws]; None when nothing was observed."""
+    if "log_likelihood" not in idata.groups():
+        return None
+    total = None
+    for v in idata.log_likelihood.data_vars.values():
+        arr = np.asarray(v.values)
+        s = arr.reshape(arr.shape[:2] + (-1,)).sum(axis=-1)
+        total = s if total is None else total + s
+    return total
+
+
+def is_discrete(values: np.ndarray) -> bool:
+    values = np.asarray(values)
+    return bool(np.issubdtype(values.dtype, np.integer) or np.all(np.mod(values, 1) == 0))
+
+
+def predictive_check(
+    pred: Predictive, observed: np.ndarray, max_draws: int = 100, max_rows: int = 2000, seed: int = 0
+) -> dict[str, Any]:
+    """Posterior predictive check on the training data: test statistics, their p-values, in-sample coverage."""
+    reps = pred.flat("draws")
+    y = np.asarray(observed)
+    if pred.classifier:
+        k = pred.probs.shape[-1]
+        obs_freq = np.bincount(y.astype(int).ravel(), minlength=k) / y.size
+        rep_freq = np.stack([np.bincount(r.astype(int).ravel(), minlength=k) / r.size for r in reps])
+        stats = {
+            f"share of class {c}": {
+                "observed": _num(obs_freq[c]),
+                "replicated_mean": _num(rep_freq[:, c].mean()),
+                "p_value": _num((rep_freq[:, c] >= obs_freq[c]).mean()),
+            }
+            for c in range(k)
+        }
+        coverage = None
+    else:
+        fns = {"mean": np.mean, "sd": np.std, "min": np.min, "max": np.max}
+        stats = {}
+        for label, fn in fns.items():
+            t_rep = np.array([fn(r) for r in reps])
+            t_obs = float(fn(y))
+            stats[label] = {
+                "observed": _num(t_obs),
+                "replicated_mean": _num(t_rep.mean()),
+                "p_value": _num((t_rep >= t_obs).mean()),
+            }
+        coverage = {str(k): _num(v) for k, v in metrics.interval_coverage(y, reps, LEVELS).items()}
+    rng = np.random.default_rng(seed)
+    shown = reps[np.sort(rng.choice(len(reps), min(max_draws, len(reps)), replace=False))].reshape(
+        min(max_draws, len(reps)), -1
+    )
+    flat_y = y.ravel()
+    if flat_y.size > max_rows:  # the plot's density needs no more; keeps report.json small
+        cols = np.sort(rng.choice(flat_y.size, max_rows, replace=False))
+        flat_y, shown = flat_y[cols], shown[:, cols]
+    return {
+        "statistics": stats,
+        "in_sample_coverage": coverage,
+        "discrete": pred.classifier or is_discrete(y),
+        "observed": flat_y,
+        "replicated": shown,
+    }
+
+
+def uncertainty(pred: Predictive) -> dict[str, np.ndarray]:
+    """Per input row: the predictive split into aleatoric and epistemic parts."""
+    if pred.classifier:
+        total, aleatoric, epistemic = entropy_split(pred.flat("probs"))
+        return {"total_entropy": total, "aleatoric_entropy": aleatoric, "mutual_information": epistemic}
+    total, aleatoric, epistemic = variance_split(pred.flat("mean"), pred.flat("var"))
+    return {
+        "mean": pred.flat("mean").mean(axis=0),
+        "total_var": total,
+        "aleatoric_var": aleatoric,
+        "epistemic_var": epistemic,
+    }
+
+
+def epistemic_score(pred: Predictive) -> np.ndarray:
+    """How much the posterior disagrees with itself at each row: epistemic sd, or mutual information."""
+    u = uncertainty(pred)
+    return u["mutual_information"] if pred.classifier else np.sqrt(u["epistemic_var"])
+
+
+def held_out(
+    pred: Predictive, observed: np.ndarray, program: ModuleType, idata, kwargs: dict[str, Any], seed: int = 0
+) -> dict[str, Any]:
+    """Accuracy and calibration on held-out data."""
+    y = np.asarray(observed)
+    if pred.classifier:
+        probs = pred.flat("probs").mean(axis=0).reshape(-1, pred.probs.shape[-1])
+        labels = y.astype(int).ravel()
+        bins = metrics.calibration_bins(labels, probs)
+        return {
+            "kind": "classification",
+            "rows": int(len(labels)),
+            "accuracy": _num(metrics.accuracy(labels, probs)),
+            "nll": _num(metrics.classification_nll(labels, probs)),
+            "brier": _num(metrics.brier(labels, probs)),
+            "ece": _num(metrics.expected_calibration_error(labels, probs)),
+            "calibration_bins": {k: [_num(v) for v in np.asarray(vals)] for k, vals in bins.items()},
+        }
+    reps = pred.flat("draws")
+    lpd = log_predictive_density(program, thin(idata, pred.draws.shape[1]), kwargs, max_draws=None, seed=seed)
+    pit = metrics.pit(y.ravel(), reps.reshape(len(reps), -1))
+    return {
+        "kind": "regression",
+        "rows": int(y.shape[0]),
+        "rmse": _num(metrics.rmse(y, pred.flat("mean").mean(axis=0))),
+        "nlpd": _num(-np.mean(lpd[pred.name])),
+        "coverage": {str(k): _num(v) for k, v in metrics.interval_coverage(y, reps, LEVELS).items()},
+        "pit_histogram": [int(c) for c in metrics.pit_histogram(pit)],
+    }
+
+
+def _num(x) -> float | None:
+    x = float(x)
+    return None if not np.isfinite(x) else round(x, 6)

@@ -1,0 +1,378 @@
+"""The run report's content: a verdict, convergence, predictions, calibration, and the figures' numbers.
+
+`build` gathers everything a person needs to decide whether to trust a
+posterior into one JSON-ready dict plus PNG figures; `html.render` lays it out.
+Every figure's numbers go into the JSON too, so a machine reads what a person sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ..check.checker import CheckedModel
+from ..check.data import BoundData
+from . import metrics, plots
+from .predictive import (
+    Predictive,
+    epistemic_score,
+    function_space,
+    held_out,
+    log_likelihood_trace,
+    predict,
+    predictive_check,
+    rhat_ess,
+    take_rows,
+    training_data,
+    uncertainty,
+)
+from .verdict import Thresholds, judge
+
+REPORT_FORMAT = 1
+MAX_TRACE_PLOTS = 12
+GRID_POINTS = 200
+FUNCTION_ROWS = 200
+FUNCTION_DRAWS = 4000  # per chain
+
+
+@dataclass
+class Figure:
+    id: str
+    title: str
+    caption: str
+    png: bytes
+    data: dict[str, Any]
+
+
+@dataclass
+class ReportInputs:
+    """What a report reads from a run: the program, the posterior, and what produced it."""
+
+    program: ModuleType
+    checked: CheckedModel
+    source: str
+    idata: Any
+    summary: dict[str, Any]
+    record: dict[str, Any]  # settings.json: backend, settings, dims, paths
+    traces: dict[str, np.ndarray] = field(default_factory=dict)
+    path: str = ""
+
+
+@dataclass
+class Report:
+    content: dict[str, Any]
+    figures: list[Figure]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.content["verdict"]["ok"])
+
+    def as_json(self) -> dict[str, Any]:
+        figs = {f.id: {"title": f.title, "caption": f.caption, "data": _jsonable(f.data)} for f in self.figures}
+        return {**_jsonable(self.content), "figures": figs}
+
+
+def build(
+    run: ReportInputs,
+    test: BoundData | None = None,
+    ood: BoundData | None = None,
+    limits: Thresholds | None = None,
+    seed: int = 0,
+) -> Report:
+    idata, checked = run.idata, run.checked
+    limits = limits or Thresholds()
+    backend = run.record["backend"]
+    chains = int(idata.posterior.sizes["chain"])
+    mcmc = backend != "svi"
+    figures: list[Figure] = []
+    train = training_data(idata, run.record["dims"])
+    content: dict[str, Any] = {
+        "format_version": REPORT_FORMAT,
+        "run": {
+            "path": run.path,
+            "model_path": run.record.get("model_path"),
+            "data_path": run.record.get("data_path"),
+            "backend": backend,
+            "settings": run.record.get("settings", {}),
+            "bnnlang_version": run.record.get("bnnlang_version"),
+            "timings": run.summary.get("timings", {}),
+            "info": run.summary.get("run", {}),
+            "chains": chains,
+            "draws_per_chain": int(idata.posterior.sizes["draw"]),
+        },
+        "model_source": run.source,
+        "thresholds": limits.__dict__,
+    }
+
+    train_pred = predict(run.program, checked, idata, train, seed=seed)
+    test_pred = predict(run.program, checked, idata, test, seed=seed) if test is not None else None
+    judged_on = "held-out inputs" if test is not None else "training inputs"
+
+    # convergence: scalars and weight digests (from the run's summary), outputs, log-likelihood.
+    # R-hat and ESS of outputs use every draw (thinning would hide what the chains did) at <= 200 rows.
+    fspace = {}
+    if mcmc:
+        rows = take_rows(test if test is not None else train, checked, FUNCTION_ROWS)
+        fs_pred = predict(run.program, checked, idata, rows, per_chain=FUNCTION_DRAWS, seed=seed)
+        fspace = {name: function_space(p) for name, p in fs_pred.items()}
+    for name in fspace:
+        fspace[name]["inputs"] = judged_on
+    loglik_stats = None
+    loglik = log_likelihood_trace(idata)
+    if loglik is not None:
+        if mcmc:
+            s = rhat_ess(loglik[:, :, None])
+            loglik_stats = {k: _num(v[0]) for k, v in s.items()}
+        figures.append(
+            Figure(
+                "log_likelihood_trace",
+                "Training log-likelihood per draw",
+                "One line per chain; chains that settle at different levels have not mixed.",
+                plots.curve(loglik, "training log-likelihood per draw", "log-likelihood", "draw"),
+                {"values": loglik},
+            )
+        )
+    loss = run.traces.get("loss")
+    if loss is not None and len(loss):
+        figures.append(
+            Figure(
+                "loss",
+                "Loss per step (negative ELBO)",
+                "Should flatten out by the end of the run; the y-range ignores the first tenth of the steps.",
+                plots.curve(np.asarray(loss), "loss per step", "loss"),
+                {"values": np.asarray(loss)},
+            )
+        )
+    content["convergence"] = {
+        "scalars": run.summary.get("scalars", {}),
+        "weights": run.summary.get("arrays", {}),
+        "function_space": fspace,
+        "log_likelihood": loglik_stats,
+        "sampler": run.summary.get("sampler", {}),
+    }
+    verdict = judge(
+        backend,
+        chains,
+        run.summary,
+        fspace,
+        loglik_stats,
+        list(np.asarray(loss)) if loss is not None else None,
+        limits,
+    )
+    content["verdict"] = verdict.as_dict()
+    if not mcmc:
+        content["verdict"]["note"] = (
+            "SVI draws are independent draws from the fitted guide: R-hat and ESS do not apply; "
+            "the check is that the loss has stopped falling. The guide's own bias is not checked."
+        )
+    figures += _trace_figures(idata)
+
+    # predictive checks, uncertainty, held-out calibration, OOD
+    content["predictive_checks"] = {}
+    for name, pred in train_pred.items():
+        ppc = predictive_check(pred, train.arrays[name], seed=seed)
+        content["predictive_checks"][name] = {k: ppc[k] for k in ("statistics", "in_sample_coverage", "discrete")}
+        figures.append(
+            Figure(
+                f"ppc_{name}",
+                f"Posterior predictive check: {name}",
+                "Observed training data against data sets replicated from the posterior predictive.",
+                plots.ppc(ppc["observed"], ppc["replicated"], name, ppc["discrete"]),
+                {"observed": ppc["observed"], "replicated": ppc["replicated"]},
+            )
+        )
+    content["uncertainty"] = {name: _uncertainty_summary(pred, "training inputs") for name, pred in train_pred.items()}
+    figures += _grid_figures(run, train, content, seed)
+    if test is not None:
+        content["test"] = _held_out(run, test, test_pred, figures, seed)
+        for name, pred in test_pred.items():
+            content["uncertainty"][name]["held_out"] = _uncertainty_summary(pred, "held-out inputs")
+    if ood is not None:
+        content["ood"] = _ood(run, ood, test_pred or train_pred, test is not None, figures, seed)
+    return Report(content, figures)
+
+
+def _uncertainty_summary(pred: Predictive, where: str) -> dict[str, Any]:
+    u = uncertainty(pred)
+    return {"inputs": where, **{f"mean_{k}": _num(np.mean(v)) for k, v in u.items() if k != "mean"}}
+
+
+def _trace_figures(idata) -> list[Figure]:
+    post = idata.posterior
+    scalars = [n for n in post.data_vars if post[n].ndim == 2][:MAX_TRACE_PLOTS]
+    if post.sizes["draw"] < 4:
+        return []
+    figs = []
+    for name in scalars:
+        values = np.asarray(post[name].values)
+        figs.append(
+            Figure(
+                f"trace_{name}",
+                f"Trace and rank plot: {name}",
+                "Left: draws per chain. Right: ranks of the pooled draws per chain; flat when chains agree.",
+                plots.trace_and_rank(name, values),
+                {"values": values},
+            )
+        )
+    return figs
+
+
+def _one_input(checked: CheckedModel) -> str | None:
+    """The name of the model's single 1-D input, when there is exactly one (the predictive plot needs it)."""
+    inputs = list(checked.inputs)
+    if len(inputs) != 1:
+        return None
+    v = inputs[0]
+    if len(v.shape) == 1 or (len(v.shape) == 2 and v.shape[1] == 1):
+        return v.name
+    return None
+
+
+def _grid_figures(run: ReportInputs, train: BoundData, content: dict[str, Any], seed: int) -> list[Figure]:
+    """For one scalar input: the predictive mean with epistemic and aleatoric bands over the input's range."""
+    xname = _one_input(run.checked)
+    if xname is None or not isinstance(run.checked.data[xname].shape[0], str):
+        return []
+    row_dim = run.checked.data[xname].shape[0]
+    x = train.arrays[xname]
+    lo, hi = float(np.min(x)), float(np.max(x))
+    pad = 0.25 * (hi - lo or 1.0)
+    grid = np.linspace(lo - pad, hi + pad, GRID_POINTS).astype(x.dtype).reshape((GRID_POINTS,) + x.shape[1:])
+    bound = BoundData({xname: grid}, {**train.dims, row_dim: GRID_POINTS}, "<grid>")
+    figs = []
+    for name, pred in predict(run.program, run.checked, run.idata, bound, seed=seed).items():
+        if pred.classifier or pred.mean.ndim != 3:
+            continue
+        u = uncertainty(pred)
+        xs = grid.reshape(GRID_POINTS)
+        epi, ale = np.sqrt(u["epistemic_var"]), np.sqrt(u["aleatoric_var"])
+        data = {"x": xs, "mean": u["mean"], "epistemic_sd": epi, "aleatoric_sd": ale}
+        content["uncertainty"][name]["grid"] = data
+        figs.append(
+            Figure(
+                f"predictive_{name}",
+                f"Posterior predictive of {name} over {xname}",
+                "Dark band: epistemic uncertainty (what the data has not pinned down), mean ± 2 sd. "
+                "Light band: epistemic and aleatoric (noise) together, ± 2 sd.",
+                plots.predictive_1d(
+                    x.reshape(-1), train.arrays[name].reshape(-1), xs, u["mean"], epi, ale, xname, name
+                ),
+                data,
+            )
+        )
+        figs.append(
+            Figure(
+                f"uncertainty_{name}",
+                f"Uncertainty split of {name} over {xname}",
+                "Epistemic sd grows where there are no data; aleatoric sd is the model's noise.",
+                plots.uncertainty_1d(xs, epi, ale, xname),
+                {"x": xs, "epistemic_sd": epi, "aleatoric_sd": ale},
+            )
+        )
+    return figs
+
+
+def _held_out(
+    run: ReportInputs, test: BoundData, preds: dict[str, Predictive], figures: list[Figure], seed: int
+) -> dict[str, Any]:
+    kwargs = test.model_kwargs(run.checked)
+    out = {}
+    for name, pred in preds.items():
+        m = held_out(pred, test.arrays[name], run.program, run.idata, kwargs, seed)
+        out[name] = m
+        if m["kind"] == "classification":
+            b = m["calibration_bins"]
+            figures.append(
+                Figure(
+                    f"reliability_{name}",
+                    f"Reliability diagram: {name} (held out)",
+                    f"Accuracy against confidence per bin; the diagonal is perfect calibration. ECE {m['ece']:.3f}.",
+                    plots.reliability(
+                        np.asarray(b["confidence"], dtype=float),
+                        np.asarray(b["accuracy"], dtype=float),
+                        np.asarray(b["count"]),
+                        np.asarray(b["edges"], dtype=float),
+                    ),
+                    b,
+                )
+            )
+            continue
+        figures.append(
+            Figure(
+                f"pit_{name}",
+                f"PIT histogram: {name} (held out)",
+                "Flat when the predictive is calibrated; U-shaped when over-confident, hump-shaped when too wide.",
+                plots.pit_hist(np.asarray(m["pit_histogram"]), f"PIT of {name}"),
+                {"counts": m["pit_histogram"]},
+            )
+        )
+        levels = [float(k) for k in m["coverage"]]
+        observed = [m["coverage"][k] for k in m["coverage"]]
+        figures.append(
+            Figure(
+                f"coverage_{name}",
+                f"Interval coverage: {name} (held out)",
+                "Share of held-out values inside the central predictive intervals, against their nominal level.",
+                plots.coverage(levels, observed),
+                {"levels": levels, "observed": observed},
+            )
+        )
+    return out
+
+
+def _ood(
+    run: ReportInputs,
+    ood: BoundData,
+    reference: dict[str, Predictive],
+    reference_is_test: bool,
+    figures: list[Figure],
+    seed: int,
+) -> dict[str, Any]:
+    """How well epistemic uncertainty tells out-of-distribution inputs from in-distribution ones (AUROC)."""
+    preds = predict(run.program, run.checked, run.idata, ood, seed=seed)
+    out = {}
+    ref_label = "held-out" if reference_is_test else "training"
+    for name, pred in preds.items():
+        inside, outside = epistemic_score(reference[name]).ravel(), epistemic_score(pred).ravel()
+        score = "mutual information" if pred.classifier else "epistemic sd"
+        out[name] = {
+            "score": score,
+            "reference": f"{ref_label} inputs",
+            "auroc": _num(metrics.auroc(inside, outside)),
+            "rows_reference": int(inside.size),
+            "rows_ood": int(outside.size),
+        }
+        figures.append(
+            Figure(
+                f"ood_{name}",
+                f"Out-of-distribution: {score} of {name}",
+                f"AUROC {out[name]['auroc']:.3f} for telling OOD inputs from {ref_label} inputs by {score}.",
+                plots.histogram_pairs(inside, outside, f"{ref_label} inputs", "OOD inputs", score, score),
+                {"reference": inside, "ood": outside},
+            )
+        )
+    return out
+
+
+def _num(x) -> float | None:
+    x = float(x)
+    return None if not np.isfinite(x) else round(x, 6)
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist()) if x.dtype.kind in "fc" else x.tolist()
+    if isinstance(x, (float, np.floating)):
+        return _num(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return x

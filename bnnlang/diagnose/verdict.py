@@ -1,0 +1,193 @@
+"""The verdict at the top of a report: can this posterior be trusted, and if not, why.
+
+Checks that fail make `bnnc report --strict` exit 1; warnings are shown but do
+not fail. Defaults follow Vehtari et al. (2021) and Stan: rank-normalised R-hat
+at most 1.01, bulk and tail ESS at least 100 per chain, no divergent
+transitions; E-BFMI below 0.3 and a saturated tree depth are warnings (they
+cost efficiency, and usually come with one of the failures above). Weight
+arrays are not judged: they are not identifiable; their digest is informative
+only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    rhat_max: float = 1.01
+    ess_min_per_chain: float = 100.0
+    max_divergences: int = 0
+    bfmi_min: float = 0.3
+    tree_depth_saturation_max: float = 0.05  # share of draws at max_tree_depth
+    elbo_tolerance: float = 1e-3  # relative drop of the loss over the last quarter of SVI steps
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    value: Any
+    threshold: str
+    detail: str
+    severity: str = "fail"  # or "warn"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Verdict:
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok and c.severity == "fail"]
+
+    @property
+    def warnings(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok and c.severity == "warn"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def headline(self) -> str:
+        if not self.checks:
+            return "no convergence checks apply to this run"
+        if self.failures:
+            more = len(self.failures) - 2
+            also = [f"{more} more failed check(s)"] if more > 0 else []
+            also += [f"{len(self.warnings)} warning(s)"] if self.warnings else []
+            tail = f" (and {', '.join(also)})" if also else ""
+            return "not converged: " + "; ".join(c.detail for c in self.failures[:2]) + tail
+        if self.warnings:
+            return "converged, with warnings: " + "; ".join(c.detail for c in self.warnings)
+        return f"converged: all {len(self.checks)} checks passed"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "headline": self.headline,
+            "checks": [c.as_dict() for c in self.checks],
+        }
+
+
+def judge(
+    backend: str,
+    chains: int,
+    summary: dict[str, Any],
+    function_space: dict[str, dict[str, Any]],
+    loglik: dict[str, Any] | None,
+    loss: list[float] | None,
+    limits: Thresholds,
+) -> Verdict:
+    """Checks for this run: MCMC backends on R-hat/ESS/sampler health, SVI on its loss curve."""
+    v = Verdict()
+    if backend == "svi":
+        if loss is not None and len(loss) >= 20:
+            v.checks.append(_elbo_check(loss, limits))
+        return v
+    ess_min = limits.ess_min_per_chain * max(chains, 1)
+    scalars = {name: s for name, s in summary.get("scalars", {}).items()}
+    groups: list[tuple[str, dict[str, Any]]] = [(f"parameter {k}", s) for k, s in scalars.items()]
+    groups += [(f"predictions of {k}", fs) for k, fs in function_space.items()]
+    if loglik is not None:
+        groups.append(("log-likelihood", loglik))
+    for label, s in groups:
+        rhat = s.get("r_hat", s.get("max_r_hat")) if not isinstance(s.get("r_hat"), list) else s.get("max_r_hat")
+        if rhat is not None:
+            v.checks.append(
+                Check(
+                    f"r_hat: {label}",
+                    rhat <= limits.rhat_max,
+                    rhat,
+                    f"<= {limits.rhat_max}",
+                    f"R-hat of {label} is {rhat:.3f} (> {limits.rhat_max}): chains disagree",
+                )
+            )
+        for kind in ("bulk", "tail"):
+            ess = s.get(f"ess_{kind}", s.get(f"min_ess_{kind}"))
+            if ess is not None:
+                v.checks.append(
+                    Check(
+                        f"ess_{kind}: {label}",
+                        ess >= ess_min,
+                        ess,
+                        f">= {ess_min:g}",
+                        f"{kind} ESS of {label} is {ess:.0f} (< {ess_min:g}): too few effective draws",
+                    )
+                )
+    sampler = summary.get("sampler", {})
+    if "divergences" in sampler:
+        n = sampler["divergences"]
+        v.checks.append(
+            Check(
+                "divergences",
+                n <= limits.max_divergences,
+                n,
+                f"<= {limits.max_divergences}",
+                f"{n} divergent transitions: the sampler missed part of the posterior",
+            )
+        )
+    if sampler.get("bfmi") is not None:
+        low = min(sampler["bfmi"])
+        v.checks.append(
+            Check(
+                "e_bfmi",
+                low >= limits.bfmi_min,
+                low,
+                f">= {limits.bfmi_min}",
+                f"E-BFMI {low:.2f} (< {limits.bfmi_min}): momentum resampling explores the energy poorly",
+                "warn",
+            )
+        )
+    if sampler.get("tree_depth_saturation") is not None:
+        share = sampler["tree_depth_saturation"]
+        v.checks.append(
+            Check(
+                "tree_depth",
+                share <= limits.tree_depth_saturation_max,
+                share,
+                f"<= {limits.tree_depth_saturation_max}",
+                f"{share:.0%} of draws hit the maximum tree depth: raise max_tree_depth or reparameterise",
+                "warn",
+            )
+        )
+    return v
+
+
+def loss_converged(loss: list[float], tolerance: float) -> tuple[bool, float]:
+    """Has the loss stopped falling? A straight line through the last quarter of the steps says.
+
+    Still falling means both: the line's drop over that quarter is more than
+    `tolerance` of the loss's size, and the slope is clearly negative (more
+    than two standard errors; autocorrelation ignored, so stochastic losses are
+    judged leniently). Returns (converged, relative drop over the quarter).
+    """
+    import numpy as np
+
+    arr = np.asarray(loss, dtype=float)
+    arr = arr[np.isfinite(arr)]
+    tail = arr[-max(len(arr) // 4, 3) :]
+    t = np.arange(len(tail), dtype=float) - (len(tail) - 1) / 2
+    slope = float((t * (tail - tail.mean())).sum() / (t * t).sum())
+    resid = tail - tail.mean() - slope * t
+    se = float(np.sqrt((resid * resid).sum() / max(len(tail) - 2, 1) / (t * t).sum()))
+    relative = -slope * len(tail) / max(abs(float(tail.mean())), 1.0)
+    still_falling = relative > tolerance and slope < -2 * se
+    return not still_falling, relative
+
+
+def _elbo_check(loss: list[float], limits: Thresholds) -> Check:
+    ok, relative = loss_converged(loss, limits.elbo_tolerance)
+    return Check(
+        "elbo",
+        ok,
+        round(relative, 6),
+        f"relative drop over the last quarter <= {limits.elbo_tolerance} (or within noise)",
+        f"the loss still falls by {relative:.2%} over the last quarter of the steps: run more steps",
+    )

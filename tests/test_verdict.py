@@ -1,0 +1,105 @@
+"""The report's judgement, on synthetic inputs whose answer is known: R-hat, ESS, loss curves, uncertainty splits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bnnlang.diagnose.predictive import Predictive, function_space, rhat_ess
+from bnnlang.diagnose.verdict import Thresholds, judge, loss_converged
+from bnnlang.infer.predict import entropy_split, variance_split
+
+
+def test_variance_split_by_hand() -> None:
+    # two draws at one row: means 1 and 3 (var of means = 1), noise variances 0.5 and 1.5 (mean 1)
+    total, aleatoric, epistemic = variance_split(np.array([[1.0], [3.0]]), np.array([[0.5], [1.5]]))
+    assert aleatoric[0] == pytest.approx(1.0)
+    assert epistemic[0] == pytest.approx(1.0)
+    assert total[0] == pytest.approx(2.0)
+
+
+def test_entropy_split_by_hand() -> None:
+    # draws that are each certain, of different classes: total entropy log 2, aleatoric 0, MI log 2
+    confident = np.array([[[1.0, 0.0]], [[0.0, 1.0]]])
+    total, aleatoric, mi = entropy_split(confident)
+    assert total[0] == pytest.approx(np.log(2))
+    assert aleatoric[0] == pytest.approx(0.0, abs=1e-9)
+    assert mi[0] == pytest.approx(np.log(2))
+    # draws that agree on (0.5, 0.5): all of it aleatoric, no mutual information
+    agree = np.full((3, 1, 2), 0.5)
+    total, aleatoric, mi = entropy_split(agree)
+    assert aleatoric[0] == pytest.approx(np.log(2))
+    assert mi[0] == pytest.approx(0.0, abs=1e-12)
+    # one draw (0.9, 0.1), one (0.5, 0.5): mean (0.7, 0.3)
+    p = np.array([[[0.9, 0.1]], [[0.5, 0.5]]])
+    h = lambda q: -sum(x * np.log(x) for x in q)  # noqa: E731
+    total, aleatoric, mi = entropy_split(p)
+    assert total[0] == pytest.approx(h([0.7, 0.3]))
+    assert aleatoric[0] == pytest.approx((h([0.9, 0.1]) + h([0.5, 0.5])) / 2)
+    assert mi[0] == pytest.approx(h([0.7, 0.3]) - (h([0.9, 0.1]) + h([0.5, 0.5])) / 2)
+
+
+def test_rhat_flags_chains_in_different_places() -> None:
+    rng = np.random.default_rng(0)
+    mixed = rng.standard_normal((4, 500, 3))
+    assert np.all(rhat_ess(mixed)["r_hat"] < 1.01)
+    apart = mixed + np.array([0.0, 0.0, 0.0, 3.0])[:, None, None]  # one chain stuck elsewhere
+    assert np.all(rhat_ess(apart)["r_hat"] > 1.1)
+
+
+def test_one_chain_is_split_in_two() -> None:
+    rng = np.random.default_rng(1)
+    drifting = rng.standard_normal((1, 400, 1)) + np.linspace(0, 4, 400)[None, :, None]
+    assert rhat_ess(drifting)["r_hat"][0] > 1.1
+    assert rhat_ess(rng.standard_normal((1, 400, 1)))["r_hat"][0] < 1.02
+
+
+def test_function_space_judges_outputs_not_weights() -> None:
+    rng = np.random.default_rng(2)
+    # weights of two chains are sign-flipped copies (w and -w), but the outputs f = w^2 x agree
+    w = rng.standard_normal((1, 300, 1)) + 2.0
+    weights = np.concatenate([w, -w])
+    outputs = weights**2 * np.linspace(0.5, 1.5, 5)
+    assert rhat_ess(weights)["r_hat"][0] > 1.5
+    pred = Predictive("y", outputs, outputs, np.ones_like(outputs), None)
+    fs = function_space(pred)
+    assert fs["rows"] == 5 and fs["max_r_hat"] < 1.01
+
+
+def _summary(r_hat: float, ess: float, divergences: int = 0) -> dict:
+    scalar = {"r_hat": r_hat, "ess_bulk": ess, "ess_tail": ess}
+    return {"scalars": {"sigma": scalar}, "sampler": {"divergences": divergences, "bfmi": [0.9, 0.8]}}
+
+
+def test_verdict_passes_and_fails_on_thresholds() -> None:
+    limits = Thresholds()
+    good = judge("nuts", 2, _summary(1.003, 900), {}, None, None, limits)
+    assert good.ok and good.headline.startswith("converged")
+    bad = judge("nuts", 2, _summary(1.05, 900), {}, None, None, limits)
+    assert not bad.ok and "R-hat of parameter sigma is 1.050" in bad.headline
+    few = judge("nuts", 4, _summary(1.0, 350), {}, None, None, limits)  # 4 chains need 400
+    assert not few.ok and "ESS" in few.headline
+    assert judge("nuts", 4, _summary(1.0, 350), {}, None, None, Thresholds(ess_min_per_chain=50)).ok
+    div = judge("nuts", 2, _summary(1.0, 900, divergences=3), {}, None, None, limits)
+    assert not div.ok and "3 divergent" in div.headline
+    assert judge("nuts", 2, _summary(1.0, 900, divergences=3), {}, None, None, Thresholds(max_divergences=5)).ok
+
+
+def test_verdict_uses_function_space_and_warns_on_bfmi() -> None:
+    fs = {"y": {"max_r_hat": 1.2, "min_ess_bulk": 900, "min_ess_tail": 900, "r_hat": [1.2]}}
+    v = judge("sghmc", 2, {"scalars": {}}, fs, None, None, Thresholds())
+    assert not v.ok and "predictions of y" in v.headline
+    low = {"scalars": {}, "sampler": {"divergences": 0, "bfmi": [0.1, 0.9]}}
+    w = judge("nuts", 2, low, {}, None, None, Thresholds())
+    assert w.ok and w.warnings and "with warnings" in w.headline
+
+
+def test_loss_converged() -> None:
+    rng = np.random.default_rng(3)
+    steps = np.arange(5000)
+    flat = 100 * np.exp(-steps / 300) + 50 + rng.standard_normal(5000)
+    still_falling = 100 * np.exp(-steps / 5000) + 50 + rng.standard_normal(5000)
+    assert loss_converged(list(flat), 1e-3)[0]
+    assert not loss_converged(list(still_falling), 1e-3)[0]
+    svi = judge("svi", 1, {}, {}, None, list(still_falling), Thresholds())
+    assert not svi.ok and "loss still falls" in svi.headline
