@@ -262,15 +262,17 @@ class Model:
         interval: float = 0.9,
         max_draws: int | None = 1000,
         seed: int = 0,
+        draws: dict[str, dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """Predictive mean, sd, central interval and uncertainty split for each input row."""
-        from .infer.predict import predictive_draws, summarize_predictions
+        """Predictive mean, sd, central interval and uncertainty split for each input row.
 
-        idata = run.idata if isinstance(run, Run) else run
-        dims = run.settings.get("dims") if isinstance(run, Run) else None
-        bound = data if isinstance(data, BoundData) else self.data(data, require_observed=False, training_dims=dims)
-        kwargs = bound.model_kwargs(self.checked, observed=False)
-        draws = predictive_draws(self.module, self.checked, idata, kwargs, seed, max_draws)
+        `draws`, from `predictive_draws` on the same data, saves computing them twice.
+        """
+        from .infer.predict import summarize_predictions
+
+        bound = self.prediction_inputs(run, data)
+        if draws is None:
+            draws = self.predictive_draws(run, bound, max_draws, seed)
         cols = {k: bound.arrays[k] for k in (v.name for v in self.checked.inputs)}
         table = {}
         for name, arr in cols.items():
@@ -283,6 +285,22 @@ class Model:
                     table[col] = arr[:, j]
         table.update(summarize_predictions(draws, interval))
         return table
+
+    def predictive_draws(
+        self, run: Run | Any, data: str | Path | BoundData, max_draws: int | None = 1000, seed: int = 0
+    ) -> dict[str, dict[str, Any]]:
+        """Per observed variable: sampled outputs ('draws'), and per draw the likelihood's 'mean' and 'var'
+        (or class 'probs'), each [draws, rows, ...]."""
+        from .infer.predict import predictive_draws
+
+        idata = run.idata if isinstance(run, Run) else run
+        kwargs = self.prediction_inputs(run, data).model_kwargs(self.checked, observed=False)
+        return predictive_draws(self.module, self.checked, idata, kwargs, seed, max_draws)
+
+    def prediction_inputs(self, run: Run | Any, data: str | Path | BoundData) -> BoundData:
+        """New inputs, checked against the model with the training run's dimensions (outputs not needed)."""
+        dims = run.settings.get("dims") if isinstance(run, Run) else None
+        return data if isinstance(data, BoundData) else self.data(data, require_observed=False, training_dims=dims)
 
     def log_predictive_density(self, run: Run | Any, data: str | Path | BoundData, max_draws: int | None = 1000):
         """Per observed variable and row: log p(y_test | training data), averaged over posterior draws."""

@@ -89,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--interval", type=float, default=0.9, help="central interval mass (default 0.9)")
     d.add_argument("--draws", type=int, default=1000, help="posterior draws to use at most (default 1000)")
     d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--draws-file", metavar="FILE.npz", help="also save the predictive draws, [draws, rows] per array")
 
     e = sub.add_parser("report", help="diagnostics, predictive checks and calibration as HTML and JSON")
     e.add_argument("run", help="a run directory written by `bnnc run`")
@@ -382,7 +383,15 @@ def cmd_predict(args) -> int:
     if not 0 < args.interval < 1:
         raise BnnError("--interval must be between 0 and 1.", Location("<command line>", 0), hint="e.g. --interval 0.9")
     run = open_run(args.run)
-    table = run.model.predict(run, args.data, interval=args.interval, max_draws=args.draws, seed=args.seed)
+    bound = run.model.prediction_inputs(run, args.data)
+    draws = run.model.predictive_draws(run, bound, max_draws=args.draws, seed=args.seed)
+    table = run.model.predict(run, bound, interval=args.interval, draws=draws)
+    if args.draws_file:
+        from .rundir import write_npz_atomic
+
+        arrays = {name if k == "draws" else f"{name}.{k}": v for name, d in draws.items() for k, v in d.items()}
+        write_npz_atomic(Path(args.draws_file), arrays)
+        print(f"bnnc: wrote {args.draws_file} ({', '.join(arrays)})", file=sys.stderr)
     text = _csv(table)
     if args.output:
         from .rundir import write_text_atomic

@@ -104,3 +104,13 @@ def write_text_atomic(path: Path, content: str) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def write_npz_atomic(path: Path, arrays: dict[str, Any]) -> None:
+    import numpy as np
+
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}.npz"
+    np.savez(tmp, **arrays)
+    _fsync(tmp)
+    os.replace(tmp, path)

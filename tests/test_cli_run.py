@@ -75,6 +75,21 @@ def test_predict_writes_uncertainty_columns(run_dir, workdir, capsys):
     np.testing.assert_allclose(sd**2, epi**2 + alea**2, rtol=1e-3)
 
 
+def test_predict_saves_draws_that_give_the_table(run_dir, workdir, tmp_path):
+    out, npz = tmp_path / "pred.csv", tmp_path / "draws.npz"
+    argv = ["predict", str(run_dir), "--data", str(workdir / "grid.csv"), "-o", str(out), "--draws-file", str(npz)]
+    assert main(argv) == 0
+    header, *rows = out.read_text().splitlines()
+    table = dict(zip(header.split(","), np.array([[float(c) for c in r.split(",")] for r in rows]).T))
+    with np.load(npz) as f:
+        draws = {k: f[k] for k in f.files}
+    assert set(draws) == {"y", "y.mean", "y.var"} and draws["y"].shape[1] == 13
+    np.testing.assert_allclose(table["y.mean"], draws["y.mean"].mean(axis=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(table["y.epistemic_sd"], draws["y.mean"].std(axis=0), rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(table["y.q95"], np.quantile(draws["y"], 0.95, axis=0), rtol=1e-4, atol=1e-5)
+    assert not list(tmp_path.glob(".*tmp*"))  # written atomically: no temporary file left
+
+
 def test_same_seed_same_draws(workdir, tmp_path):
     from bnnlang import load
 

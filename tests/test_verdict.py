@@ -103,3 +103,24 @@ def test_loss_converged() -> None:
     assert not loss_converged(list(still_falling), 1e-3)[0]
     svi = judge("svi", 1, {}, {}, None, list(still_falling), Thresholds())
     assert not svi.ok and "loss still falls" in svi.headline
+
+
+def test_prediction_rhat_is_judged_on_its_95th_percentile_and_a_looser_worst_case() -> None:
+    rng = np.random.default_rng(4)
+    # independent draws at 200 inputs: perfect mixing, yet the largest of 200 R-hats is often above 1.01
+    iid = rng.standard_normal((2, 400, 200))
+    fs = function_space(Predictive("y", iid, iid, np.ones_like(iid), None))
+    assert fs["q95_r_hat"] <= 1.01 and fs["q95_r_hat"] <= fs["max_r_hat"] < 1.05
+    assert judge("nuts", 2, {"scalars": {}}, {"y": fs}, None, None, Thresholds()).ok
+    # one region where the chains disagree fails, through the worst-input bound
+    stuck = iid.copy()
+    stuck[1, :, :5] += 1.0
+    fs = function_space(Predictive("y", stuck, stuck, np.ones_like(stuck), None))
+    v = judge("nuts", 2, {"scalars": {}}, {"y": fs}, None, None, Thresholds())
+    failed = [c.name for c in v.failures]
+    assert "r_hat: predictions of y (worst input)" in failed and "r_hat: predictions of y" not in failed
+    # disagreement at many inputs fails the 95% rule too
+    stuck[1, :, :50] += 0.3
+    fs = function_space(Predictive("y", stuck, stuck, np.ones_like(stuck), None))
+    names = [c.name for c in judge("nuts", 2, {"scalars": {}}, {"y": fs}, None, None, Thresholds()).failures]
+    assert "r_hat: predictions of y" in names

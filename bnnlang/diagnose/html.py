@@ -153,8 +153,9 @@ def render(report: Report) -> str:
                 f["quantity"],
                 f["inputs"],
                 f["rows"],
-                f["max_r_hat"],
                 f["median_r_hat"],
+                f["q95_r_hat"],
+                f["max_r_hat"],
                 f["min_ess_bulk"],
                 f["min_ess_tail"],
             ]
@@ -163,7 +164,17 @@ def render(report: Report) -> str:
         parts.append("<h3>Function space: the network's outputs</h3>")
         parts.append(
             _table(
-                ["output", "quantity", "inputs", "rows", "max R-hat", "median R-hat", "min bulk ESS", "min tail ESS"],
+                [
+                    "output",
+                    "quantity",
+                    "inputs",
+                    "rows",
+                    "median R-hat",
+                    "95% R-hat",
+                    "max R-hat",
+                    "min bulk ESS",
+                    "min tail ESS",
+                ],
                 rows,
             )
         )

@@ -144,6 +144,7 @@ def function_space(pred: Predictive, max_rows: int = 200) -> dict[str, Any]:
         "rows": int(len(keep)),
         "max_r_hat": _num(np.nanmax(stats["r_hat"])),
         "median_r_hat": _num(np.nanmedian(stats["r_hat"])),
+        "q95_r_hat": _num(np.nanquantile(stats["r_hat"], 0.95)),
         "min_ess_bulk": _num(np.nanmin(stats["ess_bulk"])),
         "min_ess_tail": _num(np.nanmin(stats["ess_tail"])),
         "r_hat": [_num(v) for v in stats["r_hat"]],

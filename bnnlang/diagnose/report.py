@@ -190,6 +190,7 @@ def build(
         content["test"] = _held_out(run, test, test_pred, figures, seed)
         for name, pred in test_pred.items():
             content["uncertainty"][name]["held_out"] = _uncertainty_summary(pred, "held-out inputs")
+            content["uncertainty"][name]["held_out_rows"] = uncertainty(pred)  # per input row, for machines
     if ood is not None:
         content["ood"] = _ood(run, ood, test_pred or train_pred, test is not None, figures, seed)
     return Report(content, figures)
