@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--data", help="CSV (header names the data variables), NPZ or Parquet")
     r.add_argument("-o", "--out", help="run directory (default runs/<model name>)")
     r.add_argument("--resume", metavar="RUN", help="continue an interrupted SG-HMC or SVI run from its checkpoint")
-    r.add_argument("--backend", help="nuts, sghmc or svi (default: the model's infer statement, else nuts)")
+    r.add_argument("--backend", help="nuts, sghmc, svi or mile (default: the model's infer statement, else nuts)")
     for flag, kind in SETTING_FLAGS.items():
         r.add_argument(f"--{flag}", type=kind, dest=flag.replace("-", "_"), help=argparse.SUPPRESS)
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any backend setting")
@@ -228,7 +228,7 @@ def _value(text: str):
 
 
 def cmd_run(args) -> int:
-    from .infer.distributed import check_split, cluster_from
+    from .infer.cluster import check_split, cluster_from
 
     cluster = cluster_from(args.coordinator, args.num_processes, args.process_id)
     if args.resume:

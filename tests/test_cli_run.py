@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -134,6 +135,25 @@ def test_check_and_fmt_do_not_import_jax(workdir):
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
+
+
+def test_run_gives_jax_one_device_per_chain(workdir, tmp_path):
+    """`bnnc run --chains 2` must set JAX's device count before JAX is imported, or chains run one after another."""
+    code = (
+        "import json, sys\n"
+        "from bnnlang.cli import main\n"
+        f"argv = ['run', {str(workdir / 'm.bnn')!r}, '--data', {str(workdir / 'd.csv')!r}, '-o', "
+        f"{str(tmp_path / 'r')!r}, '--chains', '2', '--warmup', '20', '--samples', '10', '-q']\n"
+        "assert main(argv) == 0\n"
+        "import jax\n"
+        "print(jax.local_device_count())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == str(min(2, os.cpu_count() or 1))
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["run"]["chain_groups"] == ([2] if (os.cpu_count() or 1) >= 2 else [1, 1])
 
 
 def test_predict_categorical_example(tmp_path):

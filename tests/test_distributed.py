@@ -26,7 +26,7 @@ from models import write_xy_csv
 from bnnlang.api import Model
 from bnnlang.cli import main
 from bnnlang.errors import BnnError
-from bnnlang.infer.distributed import check_split, cluster_from
+from bnnlang.infer.cluster import check_split, cluster_from
 
 TIMEOUT = 240  # seconds per subprocess: generous for a loaded 2-core machine; a hang still fails
 

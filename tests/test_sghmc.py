@@ -30,8 +30,9 @@ from models import (
 
 from bnnlang.api import Model
 from bnnlang.errors import BnnError
+from bnnlang.infer.chains import chain_layout
 from bnnlang.infer.checkpoint import Checkpoint
-from bnnlang.infer.sghmc import chain_layout, make_plan, run_sghmc
+from bnnlang.infer.sghmc import make_plan, run_sghmc
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -124,3 +124,25 @@ def test_prediction_rhat_is_judged_on_its_95th_percentile_and_a_looser_worst_cas
     fs = function_space(Predictive("y", stuck, stuck, np.ones_like(stuck), None))
     names = [c.name for c in judge("nuts", 2, {"scalars": {}}, {"y": fs}, None, None, Thresholds()).failures]
     assert "r_hat: predictions of y" in names
+
+
+def test_ensemble_chains_are_judged_within_members() -> None:
+    from bnnlang.diagnose.predictive import between_share, within_members
+
+    rng = np.random.default_rng(5)
+    # three members, each well mixed around its own mode: pooled R-hat is huge, within-member R-hat is fine
+    modes = np.array([-3.0, 0.0, 3.0])[:, None, None]
+    values = modes + 0.5 * rng.standard_normal((3, 400, 4))
+    assert np.all(rhat_ess(values)["r_hat"] > 1.5)
+    inside = within_members(values)
+    assert np.all(inside["r_hat"] < 1.02)
+    # ESS adds up over members: close to 3 x 400 for independent draws
+    assert np.all(inside["ess_bulk"] > 900)
+    # between-member share of the spread: var of modes (6) / (6 + 0.25)
+    assert between_share(values) == pytest.approx(6.0 / 6.25, abs=0.02)
+    # a member that drifts fails within itself
+    values[1] += np.linspace(0, 3, 400)[:, None]
+    assert np.max(within_members(values)["r_hat"]) > 1.1
+    pred = Predictive("y", values, values, np.ones_like(values), None)
+    fs = function_space(pred, members=True)
+    assert fs["within"] == "members" and fs["pooled_max_r_hat"] > 1.5 and fs["max_r_hat"] > 1.1

@@ -72,6 +72,14 @@ def _minibatch(every: int = 1000) -> dict[str, Setting]:
     }
 
 
+def _ensemble() -> dict[str, Setting]:
+    return {
+        "lr": Setting(float, 0.01, 0, None, True, doc="peak learning rate of the ensemble's Adam (cosine decay)"),
+        "holdout": Setting(float, 0.1, 0, 0.5, doc="share of rows held out to early-stop ensemble members; 0 = none"),
+        "patience": Setting(int, 1000, 1, doc="stop a member after this many steps without a better held-out fit"),
+    }
+
+
 BACKENDS: dict[str, dict[str, Setting]] = {
     "nuts": {
         **_common(),
@@ -82,7 +90,19 @@ BACKENDS: dict[str, dict[str, Setting]] = {
         "max_tree_depth": Setting(int, 10, 1, 20, doc="NUTS doubles its trajectory at most this often"),
         "dense_mass": Setting(bool, False, doc="adapt a dense mass matrix (small models only)"),
         "init_radius": Setting(float, 0.5, 0, 10, doc="initial values uniform in (-r, r) on the unconstrained scale"),
-        "map_steps": Setting(int, 2000, 0, doc="optimiser steps for deterministic layers' MAP (partially Bayesian)"),
+        "map_steps": Setting(
+            int,
+            2000,
+            0,
+            doc="optimiser steps of each ensemble member (init = ensemble) and of deterministic layers' MAP",
+        ),
+        "init": Setting(
+            str,
+            "uniform",
+            choices=("uniform", "ensemble"),
+            doc="chain starts: uniform in (-init_radius, init_radius), or one deep-ensemble member per chain",
+        ),
+        **_ensemble(),
     },
     "sghmc": {
         **_common(),
@@ -137,6 +157,19 @@ BACKENDS: dict[str, dict[str, Setting]] = {
         "map_steps": Setting(int, 2000, 0, doc="optimiser steps of the MAP start (and of deterministic layers' MAP)"),
         "map_data_weight": Setting(float, 10.0, 1, doc="the MAP start counts the data this many times"),
         "init_radius": Setting(float, 0.5, 0, 10, doc="initial values uniform in (-r, r) on the unconstrained scale"),
+    },
+    "mile": {
+        **_common(),
+        "map_steps": Setting(int, 10000, 1, doc="optimiser steps of each ensemble member (fewer with early stopping)"),
+        **_ensemble(),
+        "batch_size": Setting(int, 0, 0, doc="rows per minibatch of the ensemble fit; 0 = full batch"),
+        "warmup": Setting(int, 1000, 100, doc="MCLMC steps per member that tune its step size and L (discarded)"),
+        "samples": Setting(int, 1000, 1, doc="draws kept per member"),
+        "thinning": Setting(int, 10, 1, doc="MCLMC steps per kept draw"),
+        "preconditioning": Setting(bool, True, doc="tune a diagonal preconditioner per member"),
+        "desired_energy_var": Setting(
+            float, 5e-4, 0, None, True, doc="target energy-error variance per dimension of the step-size tuning"
+        ),
     },
 }
 

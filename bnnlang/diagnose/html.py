@@ -162,6 +162,17 @@ def render(report: Report) -> str:
             for n, f in conv["function_space"].items()
         ]
         parts.append("<h3>Function space: the network's outputs</h3>")
+        if conv.get("within_members"):
+            parts.append(
+                '<p class="muted">Chains started from deep-ensemble members: R-hat is each chain\'s split R-hat '
+                "(worst chain), ESS is summed over chains. Between members: "
+                + "; ".join(
+                    f"{_e(n)}: {_fmt(f.get('between_member_share'))} of the spread lies between members "
+                    f"(pooled R-hat {_fmt(f.get('pooled_max_r_hat'))}, expected to be high)"
+                    for n, f in conv["function_space"].items()
+                )
+                + ".</p>"
+            )
         parts.append(
             _table(
                 [

@@ -132,14 +132,40 @@ def rhat_ess(values: np.ndarray) -> dict[str, np.ndarray]:
         }
 
 
-def function_space(pred: Predictive, max_rows: int = 200) -> dict[str, Any]:
-    """R-hat and ESS of the network's outputs at up to `max_rows` evenly spaced input rows."""
+def within_members(values: np.ndarray) -> dict[str, np.ndarray]:
+    """Convergence of each chain on its own, for ensemble-started chains that sit in different modes by design.
+
+    Each chain's split R-hat (its first half against its second); the worst over chains; ESS summed over chains.
+    """
+    per = [rhat_ess(values[c : c + 1]) for c in range(values.shape[0])]
+    return {
+        "r_hat": np.nanmax(np.stack([p["r_hat"] for p in per]), axis=0),
+        "ess_bulk": np.sum(np.stack([p["ess_bulk"] for p in per]), axis=0),
+        "ess_tail": np.sum(np.stack([p["ess_tail"] for p in per]), axis=0),
+    }
+
+
+def between_share(values: np.ndarray) -> float:
+    """Share of the spread of values [chains, draws, rows] that lies between chains, averaged over rows."""
+    flat = values.reshape(values.shape[:2] + (-1,))
+    total = flat.reshape(-1, flat.shape[-1]).var(axis=0)
+    between = flat.mean(axis=1).var(axis=0)
+    ok = total > 0
+    return float(np.mean(between[ok] / total[ok])) if ok.any() else 0.0
+
+
+def function_space(pred: Predictive, max_rows: int = 200, members: bool = False) -> dict[str, Any]:
+    """R-hat and ESS of the network's outputs at up to `max_rows` evenly spaced input rows.
+
+    `members`: chains started from ensemble members; judged one by one (`within_members`), with the
+    between-member share of the spread and the pooled R-hat reported as information.
+    """
     f = pred.function
     rows = f.shape[2]
     keep = np.unique(np.linspace(0, rows - 1, min(rows, max_rows)).round().astype(int))
     f = f[:, :, keep]
-    stats = rhat_ess(f)
-    return {
+    stats = within_members(f) if members else rhat_ess(f)
+    out = {
         "quantity": "class probabilities" if pred.classifier else "predictive mean",
         "rows": int(len(keep)),
         "max_r_hat": _num(np.nanmax(stats["r_hat"])),
@@ -149,6 +175,11 @@ def function_space(pred: Predictive, max_rows: int = 200) -> dict[str, Any]:
         "min_ess_tail": _num(np.nanmin(stats["ess_tail"])),
         "r_hat": [_num(v) for v in stats["r_hat"]],
     }
+    if members:
+        out["within"] = "members"
+        out["between_member_share"] = _num(between_share(f))
+        out["pooled_max_r_hat"] = _num(np.nanmax(rhat_ess(f)["r_hat"]))
+    return out
 
 
 def log_likelihood_trace(idata) -> np.ndarray | None:

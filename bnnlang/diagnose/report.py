@@ -28,6 +28,7 @@ from .predictive import (
     take_rows,
     training_data,
     uncertainty,
+    within_members,
 )
 from .verdict import Thresholds, judge
 
@@ -110,6 +111,9 @@ def build(
     train_pred = predict(run.program, checked, idata, train, seed=seed)
     test_pred = predict(run.program, checked, idata, test, seed=seed) if test is not None else None
     judged_on = "held-out inputs" if test is not None else "training inputs"
+    # chains started from ensemble members sit in different modes by design: judge each on its own
+    members = mcmc and chains > 1 and (backend == "mile" or run.record.get("settings", {}).get("init") == "ensemble")
+    summary = _within_member_scalars(idata, run.summary) if members else run.summary
 
     # convergence: scalars and weight digests (from the run's summary), outputs, log-likelihood.
     # R-hat and ESS of outputs use every draw (thinning would hide what the chains did) at <= 200 rows.
@@ -117,14 +121,15 @@ def build(
     if mcmc:
         rows = take_rows(test if test is not None else train, checked, FUNCTION_ROWS)
         fs_pred = predict(run.program, checked, idata, rows, per_chain=FUNCTION_DRAWS, seed=seed)
-        fspace = {name: function_space(p) for name, p in fs_pred.items()}
+        fspace = {name: function_space(p, members=members) for name, p in fs_pred.items()}
     for name in fspace:
         fspace[name]["inputs"] = judged_on
     loglik_stats = None
     loglik = log_likelihood_trace(idata)
+    convergence = within_members if members else rhat_ess
     if loglik is not None:
         if mcmc:
-            s = rhat_ess(loglik[:, :, None])
+            s = convergence(loglik[:, :, None])
             loglik_stats = {k: _num(v[0]) for k, v in s.items()}
         figures.append(
             Figure(
@@ -147,7 +152,8 @@ def build(
             )
         )
     content["convergence"] = {
-        "scalars": run.summary.get("scalars", {}),
+        "within_members": members,
+        "scalars": summary.get("scalars", {}),
         "weights": run.summary.get("arrays", {}),
         "function_space": fspace,
         "log_likelihood": loglik_stats,
@@ -156,13 +162,19 @@ def build(
     verdict = judge(
         backend,
         chains,
-        run.summary,
+        summary,
         fspace,
         loglik_stats,
         list(np.asarray(loss)) if loss is not None else None,
         limits,
     )
     content["verdict"] = verdict.as_dict()
+    if members:
+        content["verdict"]["note"] = (
+            "Each chain started from its own deep-ensemble member, so chains sit in different modes by design: "
+            "R-hat and ESS are within each chain (its first half against its second; ESS summed over chains). "
+            "How much of the predictive spread lies between members is shown under Convergence."
+        )
     if not mcmc:
         content["verdict"]["note"] = (
             "SVI draws are independent draws from the fitted guide: R-hat and ESS do not apply; "
@@ -194,6 +206,16 @@ def build(
     if ood is not None:
         content["ood"] = _ood(run, ood, test_pred or train_pred, test is not None, figures, seed)
     return Report(content, figures)
+
+
+def _within_member_scalars(idata, summary: dict[str, Any]) -> dict[str, Any]:
+    """The run summary with each scalar's R-hat and ESS computed within chains (ensemble-started runs)."""
+    scalars = {}
+    for name, row in summary.get("scalars", {}).items():
+        s = within_members(np.asarray(idata.posterior[name].values)[:, :, None])
+        scalars[name] = {**row, "r_hat": _num(s["r_hat"][0]), "ess_bulk": _num(s["ess_bulk"][0])}
+        scalars[name]["ess_tail"] = _num(s["ess_tail"][0])
+    return {**summary, "scalars": scalars}
 
 
 def _uncertainty_summary(pred: Predictive, where: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from .checkpoint import NO_CHECKPOINT, Checkpoint
 from .problem import Problem
 from .result import RunResult, draws_to_idata
 
+KEY_ENSEMBLE = 2**21  # fold_in(seed) for the ensemble fit; chains use fold_in(seed, chain)
 EXTRA_FIELDS = ("diverging", "num_steps", "accept_prob", "energy", "adapt_state.step_size", "potential_energy")
 
 
@@ -53,11 +54,35 @@ def run_nuts(
         dense_mass=s["dense_mass"],
         init_strategy=init_to_uniform(radius=s["init_radius"]),
     )
+    starts, ensemble_info, ensemble_s = None, None, 0.0
+    if s["init"] == "ensemble":  # one deep-ensemble member starts each chain (Sommer et al. 2024)
+        from .ensemble import fit_ensemble
+        from .progress import Progress
+
+        t_ens = time.perf_counter()
+        with Progress(s["map_steps"], "nuts: ensemble starts", progress) as bar:
+            ens = fit_ensemble(
+                problem,
+                len(ids),
+                jax.random.fold_in(base, KEY_ENSEMBLE),
+                s["map_steps"],
+                lr=s["lr"],
+                holdout=s["holdout"],
+                patience=s["patience"],
+                member_ids=ids,
+                progress=bar,
+            )
+        starts = dict(zip(ids, (ens.unravel(jnp.asarray(z)) for z in ens.positions)))
+        ensemble_info, ensemble_s = ens.info, time.perf_counter() - t_ens
     samples: list[dict[str, np.ndarray]] = []
     stats: list[dict[str, np.ndarray]] = []
     t0 = time.perf_counter()
     first_call = None
     for group in groups:
+        init = None
+        if starts is not None:
+            init = jax.tree_util.tree_map(lambda *v: jnp.stack(v), *(starts[c] for c in group))
+            init = init if len(group) > 1 else jax.tree_util.tree_map(lambda v: v[0], init)
         method = "parallel" if len(group) > 1 else "sequential"
         mcmc = MCMC(
             kernel,
@@ -71,7 +96,7 @@ def run_nuts(
         keys = jnp.stack([jax.random.fold_in(base, c) for c in group])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # numpyro's notes on chain_method
-            mcmc.run(keys if len(group) > 1 else keys[0], extra_fields=EXTRA_FIELDS, **jax_kwargs)
+            mcmc.run(keys if len(group) > 1 else keys[0], extra_fields=EXTRA_FIELDS, init_params=init, **jax_kwargs)
         samples.append({k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()})
         stats.append({k: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()})
         if first_call is None:
@@ -100,7 +125,10 @@ def run_nuts(
         "mean_leapfrogs_per_draw": float(num_steps.mean()),
         "leapfrogs": int(num_steps.sum()),
     }
+    if ensemble_info is not None:
+        info["ensemble"] = ensemble_info
     timings = {
+        "ensemble_s": ensemble_s,
         "sampling_s": sampling,
         "first_group_s": first_call or 0.0,
         "to_arviz_s": time.perf_counter() - t1,

@@ -26,11 +26,12 @@ Backend = Callable[[Problem, InferSettings, bool, Checkpoint], RunResult]
 
 
 def backends() -> dict[str, Backend]:
+    from .mile import run_mile
     from .nuts import run_nuts
     from .sghmc import run_sghmc
     from .svi import run_svi
 
-    return {"nuts": run_nuts, "sghmc": run_sghmc, "svi": run_svi}
+    return {"nuts": run_nuts, "sghmc": run_sghmc, "svi": run_svi, "mile": run_mile}
 
 
 def fit_deterministic(problem: Problem, settings: InferSettings) -> tuple[Problem, dict]:

@@ -48,6 +48,7 @@ from numpyro.infer.util import unconstrain_fn
 
 from ..check.settings import InferSettings
 from ..errors import BnnError, Location
+from .chains import chain_layout, on_devices, pad_chains
 from .checkpoint import NO_CHECKPOINT, Checkpoint
 from .optimize import adam_schedule
 from .problem import Problem, resolve_batch_size
@@ -106,19 +107,6 @@ def step_multiplier(plan: Plan, t: jnp.ndarray) -> jnp.ndarray:
         r = jnp.mod(jnp.maximum(t - plan.warmup, 0.0), plan.cycle) / plan.cycle
         return jnp.where(t < plan.warmup, 1.0, 0.5 * (jnp.cos(jnp.pi * r) + 1.0))
     return jnp.ones_like(t)
-
-
-# -- chains over devices --------------------------------------------------------------------------------------
-
-
-def chain_layout(chains: int, devices: int) -> tuple[int, int]:
-    """(devices to use, padded chain count): fewest sequential rounds, then fewest padded chains."""
-    best = (1, chains)
-    for k in range(1, min(chains, devices) + 1):
-        padded = k * math.ceil(chains / k)
-        if (padded // k, padded) < (best[1] // best[0], best[1]):
-            best = (k, padded)
-    return best
 
 
 def auto_step(s: dict[str, Any], batch: int | None, n_rows: int) -> tuple[float, float]:
@@ -337,21 +325,6 @@ def run_sghmc(
 
 
 # -- helpers --------------------------------------------------------------------------------------------------
-
-
-def on_devices(fn, mesh: Mesh, n_dev: int, in_axes: tuple, donate: bool = False):
-    """Jit `fn` vmapped over chains (`in_axes`: 0 = per chain, None = shared), the chain axis split over devices."""
-    mapped = jax.vmap(fn, in_axes=in_axes)
-    if n_dev > 1:
-        specs = tuple(P("chain") if a == 0 else P() for a in in_axes)
-        mapped = jax.shard_map(mapped, mesh=mesh, in_specs=specs, out_specs=P("chain"), check_vma=False)
-    return jax.jit(mapped, donate_argnums=(0,) if donate else ())
-
-
-def pad_chains(x: np.ndarray, padded: int) -> np.ndarray:
-    """Repeat the first chain's row to fill the padding chains (their results are thrown away)."""
-    extra = padded - x.shape[0]
-    return x if extra == 0 else np.concatenate([x, np.repeat(x[:1], extra, axis=0)])
 
 
 def initial_positions(s: dict[str, Any], chain_keys, problem: Problem, potential, unravel, mesh: Mesh, n_dev: int):
