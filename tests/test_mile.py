@@ -129,3 +129,13 @@ def test_mile_on_the_gap_example_is_uncertain_in_the_gap(tmp_path) -> None:
     x, epistemic = np.asarray(grid["x"]), np.asarray(grid["epistemic_sd"]) ** 2
     ratio = epistemic[np.abs(x) < 0.3].mean() / epistemic[(np.abs(x) > 0.8) & (np.abs(x) < 1.8)].mean()
     assert ratio >= 5, ratio
+
+
+def test_a_collapsed_tuning_is_refused_naming_the_member() -> None:
+    from bnnlang.infer.mile import check_tuning
+
+    check_tuning([0, 1], np.array([0.2, 0.3]), np.array([5.0, 6.0]), 1000)  # healthy: no error
+    with pytest.raises(BnnError, match="member 7 collapsed.*step size 0"):
+        check_tuning([3, 7], np.array([0.2, 0.0]), np.array([5.0, 6.0]), 1000)
+    with pytest.raises(BnnError, match="member 3"):
+        check_tuning([3, 7], np.array([np.nan, 0.1]), np.array([5.0, 6.0]), 1000)

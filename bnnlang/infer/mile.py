@@ -56,6 +56,20 @@ def gradient_budget(s: dict, members: int) -> dict[str, int]:
     return {"ensemble": s["map_steps"], "sampling": sampling, "per_member": per_member, "total": members * per_member}
 
 
+def check_tuning(ids: list[int], step_size: np.ndarray, L: np.ndarray, warmup: int) -> None:
+    """Refuse to sample with a collapsed tuning: a zero or non-finite step size would freeze the chain."""
+    bad = ~(np.isfinite(step_size) & np.isfinite(L) & (step_size > 1e-8) & (L > 1e-8))
+    if bad.any():
+        m = int(np.argmax(bad))
+        raise BnnError(
+            f"MCLMC tuning of MILE member {ids[m]} collapsed after {warmup} steps "
+            f"(step size {float(step_size[m]):.3g}, L {float(L[m]):.3g}): its chain would not move.",
+            Location("<inference>", 0),
+            hint="Raise warmup, lower lr (the tuning starts from it), or standardise the data and check the "
+            "priors' scales.",
+        )
+
+
 def run_mile(
     problem: Problem, settings: InferSettings, progress: bool = True, checkpoint: Checkpoint = NO_CHECKPOINT
 ) -> RunResult:
@@ -146,6 +160,7 @@ def run_mile(
     with Progress(s["samples"], "mile: sampling", progress) as bar:
         state, L, step_size, inv_mass = on_devices(tune, mesh, n_dev, (0, 0))(z0, keys)
         tune_s = time.perf_counter() - t1
+        check_tuning(ids, np.asarray(step_size)[: len(ids)], np.asarray(L)[: len(ids)], s["warmup"])
         run_chunk = on_devices(chunk, mesh, n_dev, (0, 0, 0, 0, 0, None))
         sample_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
         positions, lps, energy = [], [], []
