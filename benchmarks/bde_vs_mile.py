@@ -11,7 +11,8 @@ Sides (rows of the table):
   network always has two outputs, a mean and a scale (softplus), so its likelihood is heteroscedastic.
 - `bnnlang`: the brief's model, one global noise scale `sigma ~ HalfNormal(1)` (MODEL_SIGMA).
 - `bnnlang (2 heads)`: bde's likelihood written in bnnlang (MODEL_HEADS): a 2-output network, Normal(mean
-  head, softplus(scale head) + 1e-6), the same parameter count and log density as bde's (no sigma param).
+  head, softplus(scale head) + 1e-6), the same parameter count and log density as bde's (no sigma param;
+  bde also clips the scale to [1e-6, 1e6]).
 
 Gradient budget (per member; every side computes the held-out loss besides, which is forward-only):
 
@@ -28,9 +29,9 @@ Gradient budget (per member; every side computes the held-out loss besides, whic
 So the budget is E + 2 (W + S t) gradients per member on both sides (defaults here: 10000 + 2 (1000 + 1000 x
 10) = 32,000, bnnlang's own defaults). What is NOT matched, each package keeping its defaults: bde starts
 members from a fan-in scaled initialisation and trains them on the Gaussian NLL alone (constant Adam lr 1e-3,
-no prior term), tunes MCLMC to an energy-error variance falling from 0.5 to 0.1 per dimension with no
-preconditioner; bnnlang starts members from prior draws and fits the MAP (Adam, lr 0.01 cosine-decayed),
-tunes to 5e-4 per dimension with a diagonal preconditioner.
+no prior term; `fit` passes plain Adam, so its `weight_decay` is not applied), tunes MCLMC to an energy-error
+variance falling from 0.5 to 0.1 per dimension with no preconditioner; bnnlang starts members from prior draws
+and fits the MAP (Adam, lr 0.01 cosine-decayed), tunes to 5e-4 per dimension with a diagonal preconditioner.
 
 Test log-likelihood is the same quantity on both sides: per test row, log of the predictive density
 averaged over all K x S draws, log (1/KS) sum_s N(y | mu_s(x), sigma_s(x)), then averaged over rows. bde's
