@@ -181,10 +181,13 @@ def fit_ensemble(
     losses: list[np.ndarray] = []
     vals: list[np.ndarray] = []
     done = 0
+    t_chunks, first_chunk_s = time.perf_counter(), None
     while done < steps:
         state, (loss, val) = run_chunk(state, keys, jnp.int32(done))
         n = min(chunk, steps - done)
         loss = np.asarray(loss)[:members, :n]
+        if first_chunk_s is None:  # holds the compilation
+            first_chunk_s = time.perf_counter() - t_chunks
         losses.append(loss)
         vals.append(np.asarray(val)[:members, :n])
         bad = ~np.isfinite(loss)
@@ -216,6 +219,8 @@ def fit_ensemble(
         "batch_size": batch_size if batch_size is not None else (n_train or None),
         "lr": lr,
         "seconds": time.perf_counter() - t_start,
+        # compile-free cost of one step for all members, from the chunks after the first (None: one chunk)
+        "step_s": (time.perf_counter() - t_chunks - first_chunk_s) / (done - chunk) if done > chunk else None,
         "best_val_nll": None if best_val is None else [float(v) for v in best_val],
     }
     return Ensemble(
