@@ -6,10 +6,10 @@ split's mean and sd (a constant column is divided by 1); test RMSE and mean per-
 (log of the posterior predictive density, averaged over test rows) reported in the target's original units,
 mean ± standard error over splits.
 
-Prior: every weight and bias Normal(0, 1), noise sd HalfNormal(1) on the standardised target. This is the
-prior MILE's paper (Sommer et al., ICLR 2025) uses for these data sets; on standardised inputs and target a
-unit scale is neither tiny nor vague, and it keeps our numbers comparable with theirs rather than tuned by us
-(the protocol forbids tuning on the test rows, and we tune nothing).
+Prior: every weight and bias Normal(0, 1), as MILE's paper (Sommer et al., ICLR 2025) puts on its weights for
+standardised data; with inputs and target at unit scale, a unit prior scale is neither tiny nor vague, and
+taking the paper's choice keeps the prior from being something we tuned (the protocol forbids tuning on the
+test rows, and we tune nothing). The noise sd gets HalfNormal(1): weak on the standardised target.
 
 Each (data set, split, configuration) runs in a fresh process with 2 host devices and JAX's persistent
 compilation cache off (BNNLANG_NO_CACHE=1), so every wall time includes the same tracing and compiling a
@@ -17,7 +17,7 @@ user's first run pays. Each finished split is appended to FILE.jsonl beside FILE
 interrupted run loses nothing; the markdown tables are rebuilt from every record in that JSONL file
 (latest per data set, split, configuration and settings), so runs for different data sets add up.
 
-    python benchmarks/uci.py --quick --datasets yacht --splits 0          # checks the script (~1 min a config)
+    python benchmarks/uci.py --quick --datasets yacht --splits 0          # checks the script (~30 s a config)
     python benchmarks/uci.py --datasets yacht --splits 0,1,2 --out benchmarks/results/uci.md
 """
 
@@ -227,6 +227,15 @@ def tables(records: list[dict]) -> str:
         for paper, values in PUBLISHED.items():
             v = values[name]
             lines.append(f"| {paper}, quoted from the paper | 0-19 | {_pm(*v['rmse'], 2)} | {_pm(*v['ll'], 2)} | — |")
+        failed = [r for r in records if r["dataset"] == name and "error" in r]
+        if failed:
+            lines.append("")
+            lines.append("Failed runs (the error's last line):")
+            lines.append("")
+            for r in sorted(failed, key=lambda r: (r["quick"], r["config"], r["split"])):
+                label = r["config"] + (" (quick)" if r["quick"] else "")
+                last = [ln for ln in r["error"].strip().splitlines() if ln.strip()][-2:]
+                lines.append(f"- {label}, split {r['split']}: {' '.join(ln.strip() for ln in last)}")
         out.append("\n".join(lines))
     return "\n\n".join(out)
 

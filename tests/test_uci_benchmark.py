@@ -62,10 +62,13 @@ def test_tables_quote_papers_and_summarise_splits():
         {"dataset": "yacht", "split": s, "config": "mile", "quick": False, "rmse": r, "ll": ll, "wall_s": w}
         for s, r, ll, w in ((0, 0.5, -1.0, 10.0), (1, 1.5, -2.0, 30.0))
     ]
-    records.append({"dataset": "yacht", "split": 2, "config": "mile", "quick": False, "error": "boom"})
+    records.append(
+        {"dataset": "yacht", "split": 2, "config": "mile", "quick": False, "error": "Trace\n  x\nBoom: no\n"}
+    )
     text = uci.tables(records)
     assert "| mile | 0,1 (failed: 2) | 1.00 ± 0.50 | -1.50 ± 0.50 | 20 |" in text
     assert "| PBP (Hernández-Lobato & Adams 2015), quoted from the paper | 0-19 | 1.02 ± 0.05 | -1.63 ± 0.02 |" in text
+    assert "- mile, split 2: x Boom: no" in text  # the error's last two lines, stripped
     assert "concrete" not in text
 
 
