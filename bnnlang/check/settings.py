@@ -166,7 +166,9 @@ BACKENDS: dict[str, dict[str, Setting]] = {
         "warmup": Setting(int, 1000, 100, doc="MCLMC steps per member that tune its step size and L (discarded)"),
         "samples": Setting(int, 1000, 1, doc="draws kept per member"),
         "thinning": Setting(int, 10, 1, doc="MCLMC steps per kept draw"),
-        "preconditioning": Setting(bool, True, doc="tune a diagonal preconditioner per member"),
+        "preconditioning": Setting(
+            bool, False, doc="tune a diagonal preconditioner per member (off by default, as MILE's authors)"
+        ),
         "desired_energy_var": Setting(
             float, 5e-4, 0, None, True, doc="target energy-error variance per dimension of the step-size tuning"
         ),

@@ -10,19 +10,16 @@ for scalars (Vehtari et al. 2021).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import numpy as np
-import xarray as xr
 
 from ..check.checker import CheckedModel
 from ..check.data import BoundData
-from ..infer.arviz_data import az
 from ..infer.predict import entropy_split, log_predictive_density, predictive_draws, variance_split
-from . import metrics
+from . import convergence, metrics
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 
@@ -120,16 +117,7 @@ def _split_chains(values: np.ndarray) -> np.ndarray:
 
 def rhat_ess(values: np.ndarray) -> dict[str, np.ndarray]:
     """Rank-normalised split R-hat and bulk/tail ESS of each trailing entry of values [chains, draws, ...]."""
-    values = _split_chains(np.asarray(values, dtype=float))
-    flat = values.reshape(values.shape[:2] + (-1,))
-    ds = xr.Dataset({"f": (("chain", "draw", "row"), flat)})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return {
-            "r_hat": np.asarray(az.rhat(ds)["f"].values),
-            "ess_bulk": np.asarray(az.ess(ds, method="bulk")["f"].values),
-            "ess_tail": np.asarray(az.ess(ds, method="tail")["f"].values),
-        }
+    return convergence.rhat_ess(_split_chains(np.asarray(values, dtype=float)))
 
 
 def within_members(values: np.ndarray) -> dict[str, np.ndarray]:

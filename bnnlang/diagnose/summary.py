@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from .convergence import rhat_ess
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)
     import arviz as az
@@ -23,6 +25,12 @@ RHAT_MAX = 1.01
 def _clean(x: float) -> float | None:
     x = float(x)
     return None if math.isnan(x) or math.isinf(x) else round(x, 6)
+
+
+def _nan_or(reduce, values: np.ndarray) -> float | None:
+    """`reduce` over the finite entries; None when there are none (constant weights have no R-hat)."""
+    finite = np.asarray(values)[np.isfinite(values)]
+    return _clean(reduce(finite)) if finite.size else None
 
 
 def _halves(post):
@@ -40,13 +48,16 @@ def summarize(idata, info: dict[str, Any] | None = None) -> dict[str, Any]:
     chains, draws = post.sizes["chain"], post.sizes["draw"]
     scalars: dict[str, Any] = {}
     arrays: dict[str, Any] = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rhat = az.rhat(idata) if chains > 1 else (az.rhat(_halves(post)) if draws >= 8 else None)
-        enough = draws >= 4  # a point estimate (svi guide = map) has one draw: no ESS
-        ess_bulk = az.ess(idata, method="bulk") if enough else None
-        ess_tail = az.ess(idata, method="tail") if enough else None
-        mcse = az.mcse(idata) if enough else None
+    scalar_names = [name for name in post.data_vars if post[name].ndim == 2]
+    enough = draws >= 4  # a point estimate (svi guide = map) has one draw: no ESS
+    rhat = ess_bulk = ess_tail = mcse = None
+    if scalar_names:
+        sub = post[scalar_names]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rhat = az.rhat(sub) if chains > 1 else (az.rhat(_halves(sub)) if draws >= 8 else None)
+            if enough:
+                ess_bulk, ess_tail, mcse = az.ess(sub, method="bulk"), az.ess(sub, method="tail"), az.mcse(sub)
     for name in post.data_vars:
         values = post[name].values
         if values.ndim == 2:
@@ -61,11 +72,18 @@ def summarize(idata, info: dict[str, Any] | None = None) -> dict[str, Any]:
                 "mcse_mean": _clean(mcse[name].values) if enough else None,
             }
         else:
+            # vectorised over the weights (ArviZ's definitions, `convergence`); one chain is judged as two halves
+            halves = chains == 1 and draws >= 8
+            stats = (
+                rhat_ess(values[:, : 2 * (draws // 2)].reshape((2, draws // 2) + values.shape[2:]))
+                if halves
+                else (rhat_ess(values) if enough else None)
+            )
             arrays[name] = {
                 "shape": list(values.shape[2:]),
-                "max_r_hat": _clean(np.nanmax(rhat[name].values)) if rhat is not None else None,
-                "min_ess_bulk": _clean(np.nanmin(ess_bulk[name].values)) if enough else None,
-                "min_ess_tail": _clean(np.nanmin(ess_tail[name].values)) if enough else None,
+                "max_r_hat": _nan_or(np.nanmax, stats["r_hat"]) if stats and (chains > 1 or halves) else None,
+                "min_ess_bulk": _nan_or(np.nanmin, stats["ess_bulk"]) if stats and enough else None,
+                "min_ess_tail": _nan_or(np.nanmin, stats["ess_tail"]) if stats and enough else None,
             }
     out: dict[str, Any] = {"chains": int(chains), "draws_per_chain": int(draws), "scalars": scalars, "arrays": arrays}
     if "diverging" in idata.sample_stats:

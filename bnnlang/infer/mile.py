@@ -9,23 +9,23 @@ has no accept/reject and a fixed cost per step, so the run's cost is known
 before it starts: K x (ensemble steps + tuning steps + samples x thinning)
 gradient evaluations (x 2 for the McLachlan integrator).
 
-BlackJAX's `mclmc` kernel and `mclmc_find_L_and_step_size` tune each member's
-step size and momentum-decoherence length L; members are vmapped and split
-over the local devices like SG-HMC's chains. Member m's randomness comes from
+BlackJAX's `mclmc` kernel moves each member; `mclmc` tunes its step size and
+momentum-decoherence length L and samples in one compiled loop. Members are
+vmapped and split over the local devices like SG-HMC's chains. Member m's randomness comes from
 fold_in(PRNGKey(seed), m) alone: same seed, same draws, whatever the device
 count.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import sys
 import time
 
-import blackjax
 import jax
 import jax.numpy as jnp
 import numpy as np
-from blackjax.adaptation.mclmc_adaptation import MCLMCAdaptationState
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -34,14 +34,15 @@ from ..errors import BnnError, Location
 from .chains import chain_mesh, on_devices, pad_chains
 from .checkpoint import NO_CHECKPOINT, Checkpoint
 from .ensemble import fit_ensemble
+from .mclmc import Phases, autocorrelation_L, build_segment, calls, initial_carry, moments_to_scale
 from .problem import Problem, resolve_batch_size
 from .progress import Progress
 from .result import RunResult, draws_to_idata
 
 KEY_ENSEMBLE, KEY_SAMPLER = 1, 2
 GRADS_PER_STEP = 2  # isokinetic McLachlan: two gradient evaluations per step
-# Shares of the tuning steps: step size (1), step size with the diagonal preconditioner (2), L from the ESS (3).
-# BlackJAX adds a third of phase 2's steps for the preconditioner: 0.4 + 0.3 * 4/3 + 0.2 = 1.
+# Shares of the warmup: step size, step size and posterior moments, L from the autocorrelation (`mclmc.Phases`:
+# with preconditioning, a third of the second phase's length is taken from the first to retune the step size).
 TUNE_FRACTIONS = (0.4, 0.3, 0.2)
 # Tuning starts as the method's authors do: L at max(sqrt(d), 15) and the step size at the ensemble's learning
 # rate. BlackJAX's defaults (L = sqrt(d), step = sqrt(d) / 4) suit a unit-scale target; at an ensemble member's
@@ -115,68 +116,73 @@ def run_mile(
     def logdensity(z):
         return -problem.potential(unravel(z))
 
-    kernel = blackjax.mcmc.mclmc.build_kernel(desired_energy_var=s["desired_energy_var"])
-
-    def tune(z0, key):
-        k_init, k_tune = jax.random.split(key)
-        state = blackjax.mcmc.mclmc.init(z0, logdensity, k_init)
-        f1, f2, f3 = TUNE_FRACTIONS
-        state, params, _ = blackjax.mclmc_find_L_and_step_size(
-            kernel,
-            num_steps=s["warmup"],
-            state=state,
-            rng_key=k_tune,
-            logdensity_fn=logdensity,
-            frac_tune1=f1,
-            frac_tune2=f2,
-            frac_tune3=f3,
-            desired_energy_var=s["desired_energy_var"],
-            diagonal_preconditioning=s["preconditioning"],
-            params=MCLMCAdaptationState(jnp.maximum(jnp.sqrt(dim), 15.0), s["lr"], jnp.ones_like(z0)),
-        )
-        return state, params.L, params.step_size, jnp.broadcast_to(params.inverse_mass_matrix, z0.shape)
-
-    draws_per_chunk = max(1, min(s["samples"], 100))
-
-    def chunk(state, L, step_size, inv_mass, key, start):
-        def one(st, k):
-            st, info = kernel(k, st, logdensity, inv_mass, L, step_size)
-            return st, info.energy_change**2
-
-        def draw(st, t):
-            keys = jax.random.split(jax.random.fold_in(key, t), s["thinning"])
-            st, energy_sq = jax.lax.scan(one, st, keys)
-            return st, (st.position, st.logdensity, energy_sq.mean())
-
-        return jax.lax.scan(draw, state, start + jnp.arange(draws_per_chunk))
-
-    mesh, n_dev, padded = chain_mesh(len(ids))
+    k = len(ids)
+    outer = max(1, min(s["samples"], 100))
+    mesh, n_dev, padded = chain_mesh(k)
     sharded = NamedSharding(mesh, P("chain"))
-    keys = jnp.stack([jax.random.fold_in(jax.random.fold_in(base, KEY_SAMPLER), i) for i in ids])
-    keys = jax.device_put(pad_chains(np.asarray(keys), padded), sharded)
+    member_keys = jnp.stack([jax.random.fold_in(jax.random.fold_in(base, KEY_SAMPLER), i) for i in ids])
+    member_keys = jax.device_put(pad_chains(np.asarray(member_keys), padded), sharded)
+    tune_keys = jax.vmap(lambda key: jax.random.fold_in(key, 0))(member_keys)
+    sample_keys = jax.vmap(lambda key: jax.random.fold_in(key, 1))(member_keys)
     z0 = jax.device_put(pad_chains(ens.positions, padded), sharded)
+    on_chains = lambda a: jax.device_put(jnp.asarray(a, z0.dtype), sharded)  # noqa: E731
+
+    segment = build_segment(logdensity, dim, s["desired_energy_var"], outer)
+    run_segment = on_devices(segment, mesh, n_dev, (0, 0, None, None, None, None, None), donate=True)
+    start_chains = on_devices(
+        lambda z, key: initial_carry(z, key, logdensity, max(math.sqrt(dim), 15.0), s["lr"]), mesh, n_dev, (0, 0)
+    )
+    phases = Phases.split(s["warmup"], TUNE_FRACTIONS, s["preconditioning"])
+    undone = np.zeros(padded, np.int64)
+
+    def advance(carry, keys, first, steps, thin, adapt, collect, bar, keep=None):
+        """Run `steps` kernel steps `thin` at a time from global outer index `first`; outputs kept if asked."""
+        nonlocal undone
+        for n in calls(steps, outer, thin):
+            carry, out = run_segment(carry, keys, first, thin, n, adapt, collect)
+            undone += np.asarray(out[3])[:, :n].sum(axis=1)
+            if keep is not None:
+                keep.append([np.asarray(a)[:k, :n] for a in out[:3]])
+            first += n
+            bar.update(n * thin)
+        return carry, first
 
     t1 = time.perf_counter()
-    with Progress(s["samples"], "mile: sampling", progress) as bar:
-        state, L, step_size, inv_mass = on_devices(tune, mesh, n_dev, (0, 0))(z0, keys)
+    with Progress(s["warmup"] + s["samples"] * s["thinning"], "mile: tuning, sampling", progress) as bar:
+        carry = start_chains(z0, tune_keys)
+        carry, t = advance(carry, tune_keys, 0, phases.step_size, 1, True, False, bar)
+        carry = carry._replace(moments=jax.tree_util.tree_map(jnp.zeros_like, carry.moments))
+        carry, t = advance(carry, tune_keys, t, phases.moments, 1, True, True, bar)
+        var = moments_to_scale(carry.moments, np.ones((padded, dim)))
+        if s["preconditioning"]:
+            carry = carry._replace(
+                inv_mass=on_chains(var),
+                L=on_chains(np.full(padded, math.sqrt(dim))),
+                adapt=jax.tree_util.tree_map(on_chains, (np.zeros(padded), np.zeros(padded), np.full(padded, np.inf))),
+            )
+            carry, t = advance(carry, tune_keys, t, phases.retune, 1, True, False, bar)
+        else:
+            carry = carry._replace(L=on_chains(np.sqrt(var.sum(axis=1))))
+        trace: list = []
+        carry, t = advance(carry, tune_keys, t, phases.autocorrelation, 1, False, False, bar, trace)
+        step_size = np.asarray(carry.step_size)
+        if trace:
+            positions = np.concatenate([p for p, _, _ in trace], axis=1)
+            L = autocorrelation_L(positions, step_size[:k], np.asarray(carry.L)[:k], s["seed"])
+            carry = carry._replace(L=on_chains(pad_chains(L, padded)))
         tune_s = time.perf_counter() - t1
-        check_tuning(ids, np.asarray(step_size)[: len(ids)], np.asarray(L)[: len(ids)], s["warmup"])
-        run_chunk = on_devices(chunk, mesh, n_dev, (0, 0, 0, 0, 0, None))
-        sample_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys)
-        positions, lps, energy = [], [], []
-        done = 0
-        while done < s["samples"]:
-            state, (pos, lp, e2) = run_chunk(state, L, step_size, inv_mass, sample_keys, jnp.asarray(done))
-            take = min(draws_per_chunk, s["samples"] - done)
-            positions.append(np.asarray(pos)[:, :take])
-            lps.append(np.asarray(lp)[:, :take])
-            energy.append(np.asarray(e2)[:, :take])
-            done += take
-            bar.update(take)
+        check_tuning(ids, step_size[:k], np.asarray(carry.L)[:k], s["warmup"])
+        tuning_undone = undone[:k].copy()
+        undone[:] = 0
+        draws: list = []
+        carry, _ = advance(carry, sample_keys, 0, s["samples"] * s["thinning"], s["thinning"], False, False, bar, draws)
+        L, step_size = carry.L, carry.step_size
+    positions = [p for p, _, _ in draws]
+    lps = [lp for _, lp, _ in draws]
+    energy = [e for _, _, e in draws]
     sampling_s = time.perf_counter() - t1 - tune_s
-    k = len(ids)
-    flat = np.concatenate(positions, axis=1)[:k]
-    lp = np.concatenate(lps, axis=1)[:k]
+    flat = np.concatenate(positions, axis=1)
+    lp = np.concatenate(lps, axis=1)
     if not np.isfinite(lp).all():
         member = int(np.argmax(~np.isfinite(lp).all(axis=1)))
         raise BnnError(
@@ -191,7 +197,7 @@ def run_mile(
     sample_stats = {
         "lp": lp,
         "step_size": np.broadcast_to(eps[:, None], lp.shape).copy(),
-        "energy_change_sq": np.concatenate(energy, axis=1)[:k] / dim,
+        "energy_change_sq": np.concatenate(energy, axis=1),
     }
     idata = draws_to_idata(problem, posterior, sample_stats)
     info = {
@@ -201,6 +207,8 @@ def run_mile(
         "gradient_budget": budget,
         "L": [float(v) for v in L_np],
         "step_size": [float(v) for v in eps],
+        "tuning_phases": dataclasses.asdict(phases),
+        "undone_steps": {"tuning": [int(v) for v in tuning_undone], "sampling": [int(v) for v in undone[:k]]},
         "ensemble": ens.info,
     }
     timings = {
