@@ -143,3 +143,43 @@ def test_early_stopping_stops(tmp_path):
     # it stopped at the first chunk end where both members had gone 200 steps without a better held-out NLL
     assert (ens.steps_run - 1 - ens.best_step >= 200).all()
     assert (ens.steps_run - 101 - ens.best_step < 200).any()
+
+
+WIDE_UNIT_PRIOR = """
+data {
+  x: real[N, 6]
+  y: real[N]
+}
+param sigma ~ HalfNormal(1.0)
+network mlp(x) -> real[N] {
+  default weight ~ Normal(0, 1)
+  dense(50, relu) { bias ~ Normal(0, 1) }
+  dense(1) { bias ~ Normal(0, 1) }
+}
+observe y ~ Normal(mlp(x), sigma)
+"""
+
+
+def test_fan_in_starts_scale_weights_by_the_layer_width(tmp_path):
+    """Default starts: dense weights ~ Normal(0, 1/sqrt(fan_in)), biases 0, sigma from the prior; `prior`: prior draws."""
+    from bnnlang.infer.ensemble import fan_in_start
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "d.npz"
+    np.savez(path, x=rng.normal(size=(40, 6)).astype(np.float32), y=rng.normal(size=40).astype(np.float32))
+    model = Model.from_source(WIDE_UNIT_PRIOR)
+    problem = model.problem(model.data(path))
+    draw = problem.prior_draw(jax.random.PRNGKey(0))
+    start = fan_in_start(problem, draw, jax.random.PRNGKey(1))
+    w0, w1 = np.asarray(start["mlp.0.weight"]), np.asarray(start["mlp.1.weight"])
+    assert w0.shape == (6, 50) and w1.shape == (50, 1)
+    assert abs(w0.std() - 1 / math.sqrt(6)) < 0.06 and abs(w1.std() - 1 / math.sqrt(50)) < 0.05
+    assert abs(np.asarray(draw["mlp.0.weight"]).std() - 1.0) < 0.15  # the prior draw it replaces: unit scale
+    assert not np.asarray(start["mlp.0.bias"]).any() and not np.asarray(start["mlp.1.bias"]).any()
+    np.testing.assert_array_equal(np.asarray(start["sigma"]), np.asarray(draw["sigma"]))
+    fan = fit_ensemble(problem, 2, jax.random.PRNGKey(3), 1, holdout=0.0)
+    prior = fit_ensemble(problem, 2, jax.random.PRNGKey(3), 1, holdout=0.0, start="prior")
+    # one Adam step (lr 0.01) moves each weight by at most ~0.01: the starts' scales show through
+    for ens, scale in ((fan, 1 / math.sqrt(6)), (prior, 1.0)):
+        w = np.stack([np.asarray(ens.params(m)["mlp.0.weight"]) for m in range(2)])
+        assert abs(w.std() - scale) < 0.15 * scale

@@ -139,3 +139,27 @@ def test_a_collapsed_tuning_is_refused_naming_the_member() -> None:
         check_tuning([3, 7], np.array([0.2, 0.0]), np.array([5.0, 6.0]), 1000)
     with pytest.raises(BnnError, match="member 3"):
         check_tuning([3, 7], np.array([np.nan, 0.1]), np.array([5.0, 6.0]), 1000)
+
+
+def test_sghmc_chains_start_at_the_ensemble_members(linreg_data, monkeypatch) -> None:
+    """init = ensemble for SG-HMC: with no warmup and a negligible step, the first draws are the members."""
+    from bnnlang.infer import sghmc
+
+    fits = []
+    real = sghmc.fit_ensemble
+
+    def spy(*args, **kwargs):
+        fits.append(real(*args, **kwargs))
+        return fits[-1]
+
+    monkeypatch.setattr(sghmc, "fit_ensemble", spy)
+    model = Model.from_source(LINREG_SOURCE)
+    settings = {"warmup": 0, "samples": 1, "thinning": 1, "leapfrog": 1, "step_size": 1e-12, "friction": 0.1}
+    run = model.run(linreg_data, backend="sghmc", chains=2, init="ensemble", map_steps=300, seed=4, **settings)
+    (ens,) = fits
+    assert ens.info["members"] == 2 and ens.info["start"] == "fan_in"
+    for c in range(2):
+        expected = ens.params(c)
+        got = run.idata.posterior["lin.0.weight"].values[c, 0]
+        np.testing.assert_allclose(got, np.asarray(expected["lin.0.weight"]), atol=1e-4)
+    assert not np.allclose(ens.positions[0], ens.positions[1])  # two members, two starts

@@ -77,6 +77,12 @@ def _ensemble() -> dict[str, Setting]:
         "lr": Setting(float, 0.01, 0, None, True, doc="peak learning rate of the ensemble's Adam (cosine decay)"),
         "holdout": Setting(float, 0.1, 0, 0.5, doc="share of rows held out to early-stop ensemble members; 0 = none"),
         "patience": Setting(int, 1000, 1, doc="stop a member after this many steps without a better held-out fit"),
+        "start": Setting(
+            str,
+            "fan_in",
+            choices=("fan_in", "prior"),
+            doc="ensemble members start from weights ~ Normal(0, 1/sqrt(fan_in)) and zero biases, or a prior draw",
+        ),
     }
 
 
@@ -127,9 +133,15 @@ BACKENDS: dict[str, dict[str, Setting]] = {
         "leapfrog": Setting(int, 20, 1, 1000, doc="gradient steps per step (momentum carries over between steps)"),
         "schedule": Setting(str, "constant", choices=("constant", "decay", "cyclical"), doc="step-size schedule"),
         "cycles": Setting(int, 4, 1, doc="cycles of the cyclical schedule"),
-        "init": Setting(str, "map", choices=("map", "uniform"), doc="start chains at a MAP fit or at random"),
-        "map_steps": Setting(int, 2000, 0, doc="optimiser steps of the MAP start"),
+        "init": Setting(
+            str,
+            "map",
+            choices=("map", "uniform", "ensemble"),
+            doc="start chains at a MAP fit, at random, or at one deep-ensemble member each",
+        ),
+        "map_steps": Setting(int, 2000, 0, doc="optimiser steps of the MAP start (or of each ensemble member)"),
         "map_restarts": Setting(int, 4, 1, 100, doc="MAP fits from prior draws per chain; the best one starts it"),
+        **_ensemble(),
         "init_radius": Setting(float, 0.5, 0, 10, doc="init = uniform: values uniform in (-r, r), unconstrained"),
         "noise": Setting(
             str, "rademacher", choices=("rademacher", "gaussian"), doc="injected noise: +-1 (fast) or Gaussian"

@@ -5,9 +5,14 @@ functions); one chain, or chains started at one point, rarely leaves the first m
 Adam fits land in different modes, so chains started there cover the posterior the way the ensemble does
 and then explore around each mode (Sommer et al. 2024, "Connecting the dots"; MILE, ICLR 2025).
 
-Why prior draws as starts: they give every layer its prior's scale, so the members start apart and the
-hidden units are switched on; from near-zero weights a tanh network's fit can stall in the "constant output,
-large noise" optimum.
+Why fan-in scaled starts (`start = "fan_in"`, the default): each dense layer's weights are drawn from
+Normal(0, 1 / sqrt(fan_in)) (LeCun's initialisation, what deep ensembles and MILE's authors start from), its
+biases start at 0, every other parameter (noise scales, hierarchical scales) at a prior draw. The members
+start apart and every hidden unit switched on, whatever the weight prior: a prior draw is a good start under
+a fan-in scaled prior, but under the Normal(0, 1) prior of MILE's UCI experiments it puts a 50-unit layer's
+outputs at ~7x the data's scale, and 3 of 4 members of a two-headed network never recovered
+(benchmarks/results/bde_vs_mile.md). `start = "prior"` keeps the prior draws. From near-zero weights a tanh
+network's fit can stall in the "constant output, large noise" optimum, so neither start is near zero.
 
 Why early stopping on held-out rows: the MAP objective of a flexible network keeps falling after the fit
 stops generalising; the members are kept at the step with the best held-out log-likelihood (the same split
@@ -96,6 +101,7 @@ def fit_ensemble(
     chunk: int = 250,
     member_ids: list[int] | None = None,
     progress: Progress | None = None,
+    start: str = "fan_in",
 ) -> Ensemble:
     """Fit `members` MAP estimates with Adam from prior draws, early-stopped on held-out rows when there are any.
 
@@ -139,8 +145,11 @@ def fit_ensemble(
     def val_nll(z):
         return -log_likelihood(problem, unravel(z), val_batch) / n_val
 
-    def start(mkey):
-        z = ravel_pytree(problem.prior_draw(jax.random.fold_in(mkey, 0)))[0]
+    def first(mkey):
+        draw = problem.prior_draw(jax.random.fold_in(mkey, 0))
+        if start == "fan_in":
+            draw = fan_in_start(problem, draw, jax.random.fold_in(mkey, 1))
+        z = ravel_pytree(draw)[0]
         return {
             "z": z,
             "opt": opt.init(z),
@@ -175,7 +184,7 @@ def fit_ensemble(
     mesh, n_dev, padded = chain_mesh(members)
     keys = np.asarray(jnp.stack([jax.random.fold_in(key, i) for i in ids]))
     keys = jnp.asarray(pad_chains(keys, padded))  # padding members repeat the first; their results are dropped
-    state = on_devices(start, mesh, n_dev, (0,))(keys)
+    state = on_devices(first, mesh, n_dev, (0,))(keys)
     run_chunk = on_devices(member_chunk, mesh, n_dev, (0, 0, None), donate=True)
 
     losses: list[np.ndarray] = []
@@ -218,6 +227,7 @@ def fit_ensemble(
         "holdout_rows": n_val,
         "batch_size": batch_size if batch_size is not None else (n_train or None),
         "lr": lr,
+        "start": start,
         "seconds": time.perf_counter() - t_start,
         # compile-free cost of one step for all members, from the chunks after the first (None: one chunk)
         "step_s": (time.perf_counter() - t_chunks - first_chunk_s) / (done - chunk) if done > chunk else None,
@@ -232,6 +242,21 @@ def fit_ensemble(
         steps_run=done,
         info=info,
     )
+
+
+def fan_in_start(problem: Problem, draw: dict[str, jnp.ndarray], key: jax.Array) -> dict[str, jnp.ndarray]:
+    """Dense layers' weights ~ Normal(0, 1 / sqrt(fan_in)) and biases 0; other sites keep the prior draw."""
+    out = dict(draw)
+    for i, name in enumerate(sorted(draw)):
+        dims = problem.site_dims.get(name, [])
+        layer = name.rsplit(".", 1)[0]
+        if name.endswith(".weight") and dims == [f"{layer}.in", f"{layer}.out"] and draw[name].ndim == 2:
+            fan_in = draw[name].shape[0]
+            noise = jax.random.normal(jax.random.fold_in(key, i), draw[name].shape, draw[name].dtype)
+            out[name] = noise / math.sqrt(fan_in)
+        elif name.endswith(".bias") and dims == [f"{layer}.out"]:
+            out[name] = jnp.zeros_like(draw[name])
+    return out
 
 
 def diverged(ids: list[int], bad: np.ndarray, offset: int, steps: int, lr: float) -> BnnError:

@@ -91,6 +91,7 @@ def run_mile(
             holdout=s["holdout"],
             patience=s["patience"],
             member_ids=ids,
+            start=s["start"],
             progress=bar,
         )
     ensemble_s = time.perf_counter() - t0

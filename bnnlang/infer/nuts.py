@@ -70,6 +70,7 @@ def run_nuts(
                 holdout=s["holdout"],
                 patience=s["patience"],
                 member_ids=ids,
+                start=s["start"],
                 progress=bar,
             )
         starts = dict(zip(ids, (ens.unravel(jnp.asarray(z)) for z in ens.positions)))

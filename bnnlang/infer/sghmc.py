@@ -50,12 +50,14 @@ from ..check.settings import InferSettings
 from ..errors import BnnError, Location
 from .chains import chain_layout, on_devices, pad_chains
 from .checkpoint import NO_CHECKPOINT, Checkpoint
+from .ensemble import fit_ensemble
 from .optimize import adam_schedule
 from .problem import Problem, resolve_batch_size
 from .progress import Progress
 from .result import RunResult, draws_to_idata
 
 AUTO_BATCH = 128  # rows per minibatch when batch_size = 0; smaller data sets use full-batch gradients
+KEY_ENSEMBLE = 2**21  # fold_in(seed) for the ensemble fit (as NUTS); chains use fold_in(seed, chain)
 CHUNK = 1000  # steps per jitted call when not checkpointing (progress updates between calls)
 MAP_LR = 0.03
 DECAY_POWER = 0.55  # polynomial decay exponent (Welling & Teh 2011)
@@ -196,7 +198,24 @@ def run_sghmc(
         step0, state = loaded
     else:
         step0 = 0
-        z0 = initial_positions(s, chain_keys, problem, potential, unravel, mesh, n_dev)
+        if s["init"] == "ensemble":  # one deep-ensemble member starts each chain (Sommer et al. 2024)
+            with Progress(s["map_steps"], "sghmc: ensemble starts", progress) as bar:
+                ens = fit_ensemble(
+                    problem,
+                    n_chains,
+                    jax.random.fold_in(base, KEY_ENSEMBLE),
+                    s["map_steps"],
+                    lr=s["lr"],
+                    batch_size=batch,
+                    holdout=s["holdout"],
+                    patience=s["patience"],
+                    member_ids=ids,
+                    start=s["start"],
+                    progress=bar,
+                )
+            z0 = ens.positions.astype(dtype)
+        else:
+            z0 = initial_positions(s, chain_keys, problem, potential, unravel, mesh, n_dev)
         map_s = time.perf_counter() - t_start
         state = {**template, "z": np.asarray(z0)[:n_chains]}
     state = {k: jax.device_put(pad_chains(np.asarray(v), padded), sharded) for k, v in state.items()}
