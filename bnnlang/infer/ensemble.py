@@ -1,4 +1,4 @@
-"""Deep ensembles: K MAP fits from K prior draws, each member's end point the start of one MCMC chain.
+"""Deep ensembles: K MAP fits from K random starts, each member's end point the start of one MCMC chain.
 
 Why: a BNN posterior has many separated modes (permutations of hidden units, and genuinely different
 functions); one chain, or chains started at one point, rarely leaves the first mode it finds. Independent
@@ -103,7 +103,7 @@ def fit_ensemble(
     progress: Progress | None = None,
     start: str = "fan_in",
 ) -> Ensemble:
-    """Fit `members` MAP estimates with Adam from prior draws, early-stopped on held-out rows when there are any.
+    """Fit `members` MAP estimates with Adam from `start`s, early-stopped on held-out rows when there are any.
 
     Member m (global id `member_ids[m]`, default m) uses `fold_in(key, id)`: its start from `fold_in(., 0)`,
     step t's minibatch from `fold_in(., t + 1)`. Without a hold-out split every step runs and the final

@@ -2,7 +2,7 @@
 
 NUTS on a BNN saturates its tree depth on almost every draw, and its chains
 still land in different modes. MILE splits the work: a deep ensemble finds the
-modes (`ensemble.fit_ensemble`: K members optimised from prior draws, early
+modes (`ensemble.fit_ensemble`: K members optimised from random starts, early
 stopped on held-out rows), then each member starts one chain of Microcanonical
 Langevin Monte Carlo (Robnik et al. 2023) that explores around its mode. MCLMC
 has no accept/reject and a fixed cost per step, so the run's cost is known
