@@ -27,11 +27,11 @@ Gradient budget (per member; every side computes the held-out loss besides, whic
   Both: 2 (W + S t) gradients and S kept draws per member.
 
 So the budget is E + 2 (W + S t) gradients per member on both sides (defaults here: 10000 + 2 (1000 + 1000 x
-10) = 32,000, bnnlang's own defaults). What is NOT matched, each package keeping its defaults: bde starts
-members from a fan-in scaled initialisation and trains them on the Gaussian NLL alone (constant Adam lr 1e-3,
-no prior term; `fit` passes plain Adam, so its `weight_decay` is not applied), tunes MCLMC to an energy-error
-variance falling from 0.5 to 0.1 per dimension with no preconditioner; bnnlang starts members from prior draws
-and fits the MAP (Adam, lr 0.01 cosine-decayed), tunes to 5e-4 per dimension with a diagonal preconditioner.
+10) = 32,000, bnnlang's own defaults). Both start members from a fan-in scaled initialisation and tune MCLMC without a preconditioner. What is NOT
+matched, each package keeping its defaults: bde trains members on the Gaussian NLL alone (constant Adam lr 1e-3,
+no prior term; `fit` passes plain Adam, so its `weight_decay` is not applied) and tunes MCLMC to an
+energy-error variance falling from 0.5 to 0.1 per dimension; bnnlang fits the MAP (Adam, lr 0.01
+cosine-decayed) and tunes to 5e-4 per dimension.
 
 Test log-likelihood is the same quantity on both sides: per test row, log of the predictive density
 averaged over all K x S draws, log (1/KS) sum_s N(y | mu_s(x), sigma_s(x)), then averaged over rows. bde's
