@@ -116,8 +116,9 @@ def _split_chains(values: np.ndarray) -> np.ndarray:
 
 
 def rhat_ess(values: np.ndarray) -> dict[str, np.ndarray]:
-    """Rank-normalised split R-hat and bulk/tail ESS of each trailing entry of values [chains, draws, ...]."""
-    return convergence.rhat_ess(_split_chains(np.asarray(values, dtype=float)))
+    """Rank-normalised split R-hat and bulk/tail ESS of each trailing entry of values [chains, draws, ...], flat."""
+    values = _split_chains(np.asarray(values, dtype=float))
+    return convergence.rhat_ess(values.reshape(values.shape[:2] + (-1,)))
 
 
 def within_members(values: np.ndarray) -> dict[str, np.ndarray]:
