@@ -85,7 +85,10 @@ def test_holdout_split(linreg, tmp_path):
     train, val = holdout_split(problem, key, 0.1)
     assert len(val) == 5 and len(train) == 45  # ceil(0.1 * 50) held out
     np.testing.assert_array_equal(np.sort(np.concatenate([train, val])), np.arange(50))
-    np.testing.assert_array_equal(val, np.asarray(jax.random.permutation(jax.random.fold_in(key, 2**30), 50))[45:])
+    again, _ = holdout_split(problem, key, 0.1)
+    np.testing.assert_array_equal(again, train)  # the key fixes the split
+    other, _ = holdout_split(problem, jax.random.PRNGKey(6), 0.1)
+    assert not np.array_equal(np.sort(other), np.sort(train))  # and another key gives another one
     assert holdout_split(problem, key, 0.0) is None
     x, y = sin_data(15, seed=0)
     small = problem_for(mlp_1d_source(""), write_xy_csv(tmp_path / "small.csv", x, y))
@@ -98,8 +101,8 @@ def test_mlp_members_find_distinct_modes_and_keep_the_best_held_out_step(mlp, ml
     dists = np.linalg.norm(ens.positions[:, None] - ens.positions[None], axis=-1)[np.triu_indices(4, 1)]
     assert dists.min() > 1.0, dists
     assert (ens.train_loss[:, -1] < ens.train_loss[:, 0] - 100).all(), ens.train_loss[:, [0, -1]]
-    perm = np.asarray(jax.random.permutation(jax.random.fold_in(MLP_KEY, 2**30), 100))
-    val = mlp.take(jnp.asarray(perm[80:]))
+    _, held_out = holdout_split(mlp, MLP_KEY, 0.2)
+    val = mlp.take(jnp.asarray(held_out))
     for m in range(4):
         np.testing.assert_array_equal(ens.best_step[m], np.argmin(ens.val_nll[m]))
         nll = -float(log_likelihood(mlp, ens.params(m), val)) / 20

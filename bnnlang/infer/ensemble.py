@@ -85,7 +85,9 @@ def holdout_split(problem: Problem, key: jax.Array, holdout: float) -> tuple[np.
         return None
     n = problem.n_rows
     n_val = min(math.ceil(holdout * n), n - 1)
-    perm = np.asarray(jax.random.permutation(jax.random.fold_in(key, SPLIT_FOLD), n))
+    # NumPy, seeded by the key's bits: the same rows for the same key, and no JAX program to compile for it
+    seed = np.random.SeedSequence([*np.asarray(key).ravel().tolist(), SPLIT_FOLD])  # a raw uint32 PRNGKey
+    perm = np.random.default_rng(seed).permutation(n)
     return perm[: n - n_val], perm[n - n_val :]
 
 

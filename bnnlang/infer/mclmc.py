@@ -66,16 +66,26 @@ class Phases:
         return cls(warmup - n2 - retune - n3, n2, retune, n3)
 
 
-def initial_carry(z0: jax.Array, key: jax.Array, logdensity, L: float, step_size: float) -> Carry:
-    state = blackjax.mcmc.mclmc.init(z0, logdensity, key)
-    zero = jnp.zeros((), z0.dtype)
+def initial_carry(z0: np.ndarray, member_keys: np.ndarray, L: float, step_size: float) -> Carry:
+    """Members' starting carry [K, ...] built on the host: a random unit momentum, log density and gradient 0.
+
+    The log density and gradient are filled in by `segment` called once with step size 0 (the integrator then
+    only evaluates them at the start): no separately compiled init, which cost as much to compile as the
+    whole sampling loop's extra gradient on the 1-D example. The momentum comes from NumPy seeded by the
+    member's key bits, so it depends on the key alone.
+    """
+    k, d = z0.shape
+    u = np.stack([np.random.default_rng(list(map(int, key))).standard_normal(d) for key in member_keys])
+    u = (u / np.linalg.norm(u, axis=1, keepdims=True)).astype(z0.dtype)
+    zeros = np.zeros(k, z0.dtype)
+    state = blackjax.mcmc.integrators.IntegratorState(z0, u, zeros, np.zeros_like(z0))
     return Carry(
         state=state,
-        L=jnp.asarray(L, z0.dtype),
-        step_size=jnp.asarray(step_size, z0.dtype),
-        inv_mass=jnp.ones_like(z0),
-        adapt=(zero, zero, jnp.asarray(jnp.inf, z0.dtype)),
-        moments=(zero, jnp.zeros_like(z0), jnp.zeros_like(z0)),
+        L=np.full(k, L, z0.dtype),
+        step_size=np.full(k, step_size, z0.dtype),
+        inv_mass=np.ones_like(z0),
+        adapt=(zeros, zeros, np.full(k, np.inf, z0.dtype)),
+        moments=(zeros, np.zeros_like(z0), np.zeros_like(z0)),
     )
 
 

@@ -57,6 +57,18 @@ def gradient_budget(s: dict, members: int) -> dict[str, int]:
     return {"ensemble": s["map_steps"], "sampling": sampling, "per_member": per_member, "total": members * per_member}
 
 
+def check_start(ids: list[int], logdensity: np.ndarray) -> None:
+    """Refuse a member whose start has a non-finite log density: MCLMC could not move from it."""
+    bad = ~np.isfinite(logdensity)
+    if bad.any():
+        m = int(np.argmax(bad))
+        raise BnnError(
+            f"MILE member {ids[m]} starts where the log density is not finite: its chain could not move.",
+            Location("<inference>", 0),
+            hint="Check the priors' scales and the data's units (standardise), or lower lr.",
+        )
+
+
 def check_tuning(ids: list[int], step_size: np.ndarray, L: np.ndarray, warmup: int) -> None:
     """Refuse to sample with a collapsed tuning: a zero or non-finite step size would freeze the chain."""
     bad = ~(np.isfinite(step_size) & np.isfinite(L) & (step_size > 1e-8) & (L > 1e-8))
@@ -130,9 +142,7 @@ def run_mile(
 
     segment = build_segment(logdensity, dim, s["desired_energy_var"], outer)
     run_segment = on_devices(segment, mesh, n_dev, (0, 0, None, None, None, None, None), donate=True)
-    start_chains = on_devices(
-        lambda z, key: initial_carry(z, key, logdensity, max(math.sqrt(dim), 15.0), s["lr"]), mesh, n_dev, (0, 0)
-    )
+    L0 = max(math.sqrt(dim), 15.0)
     phases = Phases.split(s["warmup"], TUNE_FRACTIONS, s["preconditioning"])
     undone = np.zeros(padded, np.int64)
 
@@ -150,7 +160,11 @@ def run_mile(
 
     t1 = time.perf_counter()
     with Progress(s["warmup"] + s["samples"] * s["thinning"], "mile: tuning, sampling", progress) as bar:
-        carry = start_chains(z0, tune_keys)
+        carry = initial_carry(pad_chains(ens.positions, padded), np.asarray(tune_keys), L0, s["lr"])
+        carry = jax.device_put(carry._replace(step_size=np.zeros(padded, ens.positions.dtype)), sharded)
+        carry, _ = run_segment(carry, tune_keys, 2**30, 1, 1, False, False)  # step size 0: evaluates the start
+        check_start(ids, np.asarray(carry.state.logdensity)[:k])
+        carry = carry._replace(step_size=on_chains(np.full(padded, s["lr"])))
         carry, t = advance(carry, tune_keys, 0, phases.step_size, 1, True, False, bar)
         carry = carry._replace(moments=jax.tree_util.tree_map(jnp.zeros_like, carry.moments))
         carry, t = advance(carry, tune_keys, t, phases.moments, 1, True, True, bar)
