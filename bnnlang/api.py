@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .check.checker import CheckedModel, check
+from .check.checker import CheckedModel, check, py_name
 from .check.data import BoundData, load_data
 from .check.settings import InferSettings
 from .codegen import generate
@@ -238,9 +238,9 @@ class Model:
         from .infer.arviz_data import site_dims
         from .infer.problem import make_problem, resolve_batch_size
 
-        problem = make_problem(
-            self.module.model, self.checked, bound.model_kwargs(self.checked), site_dims(self.checked)
-        )
+        kwargs = bound.model_kwargs(self.checked)
+        kwargs.update(self.gp_inputs(kwargs))
+        problem = make_problem(self.module.model, self.checked, kwargs, site_dims(self.checked))
         if settings is not None:
             if "batch_size" in settings.values:
                 resolve_batch_size(problem, settings["batch_size"], settings.method, None)
@@ -254,6 +254,16 @@ class Model:
                     "or use `infer svi(guide = map)` for a point estimate of everything.",
                 )
         return problem
+
+    def gp_inputs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Sparse GPs' inducing inputs, chosen once from the full training data, so minibatches share them."""
+        import jax.numpy as jnp
+
+        return {
+            f"_Z_{py_name(g.name)}": self.module._gp_inducing(jnp.asarray(kwargs[g.node.input.id]), g.inducing)
+            for g in self.checked.gps.values()
+            if g.mode == "sparse"
+        }
 
     def predict(
         self,

@@ -107,6 +107,16 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--open", action="store_true", help="open the HTML report in a browser")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("-q", "--quiet", action="store_true", help="print only the verdict")
+
+    g = sub.add_parser(
+        "fit-prior", help="fit a network's per-layer prior scales to its function-space GP prior; write a module"
+    )
+    g.add_argument("model", help="a .bnn file with `prior NET ~ GP(...) at context(...)`")
+    g.add_argument("-o", "--out", metavar="FILE", required=True, help="the .bnn module to write")
+    g.add_argument("--network", help="which network (default: the model's only function-space prior)")
+    g.add_argument("--data", help="data file, when the context points are a data matrix")
+    g.add_argument("--steps", type=int, default=1000, help="Adam steps (default 1000)")
+    g.add_argument("--seed", type=int, default=0)
     return p
 
 
@@ -167,6 +177,37 @@ def cmd_check(args) -> int:
         dims = ", ".join(f"{k} = {v}" for k, v in bound.dims.items())
         msg += f"; data {args.data}: ok ({dims})"
     print(msg)
+    return 0
+
+
+def cmd_fit_prior(args) -> int:
+    from .errors import Location
+    from .infer.fit_prior import context_points, fit_prior
+    from .rundir import write_text_atomic
+
+    model = _load(args.model)
+    priors = [fp.network for fp in model.checked.function_priors]
+    network = args.network or (priors[0] if len(priors) == 1 else None)
+    if network is None or network not in priors:
+        raise BnnError(
+            "Which network's prior to fit? "
+            + (f"'{args.network}' has no function-space prior." if args.network else "The model has none or several."),
+            Location(args.model, 0),
+            hint="Give --network NAME for a network with `prior NAME ~ GP(...) at context(...)`."
+            if priors
+            else "Add `prior net ~ GP(0, RBF(1)) at context(low = -3, high = 3, points = 40)` to the model.",
+        )
+    data = model.data(args.data, require_observed=False).arrays if args.data else None
+    points = context_points(model.module, model.checked, network, data)
+    result = fit_prior(model.module, model.checked, network, points, steps=args.steps, seed=args.seed)
+    write_text_atomic(Path(args.out), result.module_source(Path(args.model).name, Path(args.out).stem))
+    for (path, fan_in, units), s, b in zip(result.layers, result.weight_scales, result.bias_scales):
+        print(f"layer {path} ({fan_in} -> {units}): weight sd {s:.4g}, bias sd {b:.4g}")
+    print(
+        f"squared MMD to the GP at {result.points} points: {result.mmd_start:.4g} at Neal's scales -> "
+        f"{result.mmd_fitted:.4g} fitted ({result.factor:.1f}x lower)"
+    )
+    print(f"bnnc: wrote {args.out}")
     return 0
 
 
@@ -465,6 +506,7 @@ COMMANDS = {
     "run": cmd_run,
     "predict": cmd_predict,
     "report": cmd_report,
+    "fit-prior": cmd_fit_prior,
 }
 
 

@@ -17,6 +17,7 @@ from ..errors import BnnError, Location, did_you_mean, plural, source_line
 from ..syntax import tree as t
 from ..syntax.parser import RESERVED
 from .distributions import ACTIVATIONS, DISTRIBUTIONS, FUNCTIONS, POSITIVE_PARAMS, PRIOR_ROLES, DistSpec
+from .gp import GPF, CheckedFunctionPrior, CheckedGP, check_function_prior, check_gp, classify, scope_entry_shape
 from .imports import resolve_imports
 from .settings import BACKENDS, InferSettings, Setting, check_backend, validate_setting
 
@@ -149,6 +150,8 @@ class CheckedModel:
     observes: list[t.Observe]
     infer: InferSettings
     warnings: list[BnnError] = field(default_factory=list)
+    gps: dict[str, CheckedGP] = field(default_factory=dict)
+    function_priors: list[CheckedFunctionPrior] = field(default_factory=list)
 
     @property
     def inputs(self) -> list[DataVar]:
@@ -162,8 +165,9 @@ class CheckedModel:
         return [site for net in self.networks.values() for site in net.deterministic_sites()]
 
     def sample_sites(self) -> list[str]:
-        """Every latent site: params, then each network's weights, biases and prior locals."""
-        return [p.name for p in self.params] + [s for net in self.networks.values() for s in net.sites()]
+        """Every latent site: params, each network's weights, biases and prior locals, then GPs' whitened values."""
+        nets = [s for net in self.networks.values() for s in net.sites()]
+        return [p.name for p in self.params] + nets + [s for g in self.gps.values() for s in g.sites()]
 
     @property
     def dims(self) -> list[str]:
@@ -251,6 +255,8 @@ class Checker:
                 self.define(item.name, Entry(PARAM, span=item.span))
             elif isinstance(item, t.Network):
                 self.define(item.name, Entry(NETWORK, span=item.span))
+            elif isinstance(item, t.GPDecl):
+                self.define(item.name, Entry(GPF, span=item.span))
         for name, (_, pdef, _, _) in self.prior_defs.items():
             if name not in self.scope:
                 self.scope[name] = Entry(PRIOR, span=pdef.span)
@@ -271,10 +277,22 @@ class Checker:
         self.network_calls: dict[str, tuple[Size, t.Span]] = {}
         self.used_priors: set[str] = set()
 
+        gps: dict[str, CheckedGP] = {}
+        for node in (i for i in items if isinstance(i, t.GPDecl)):
+            gps[node.name] = check_gp(self, node)
+            self.scope[node.name] = Entry(GPF, scope_entry_shape(gps[node.name]), node.span)
+
         observes = [i for i in items if isinstance(i, t.Observe)]
         seen_obs: dict[str, t.Observe] = {}
         for obs in observes:
             self.check_observe(obs, seen_obs)
+        for g in gps.values():
+            classify(self, g, observes)
+        function_priors: list[CheckedFunctionPrior] = []
+        for node in (i for i in items if isinstance(i, t.FunctionPrior)):
+            if any(fp.network == node.network for fp in function_priors):
+                raise self.error(f"Network '{node.network}' has two function-space priors.", node.span, "Keep one.")
+            function_priors.append(check_function_prior(self, node))
         if not observes:
             self.warn(
                 "The model observes nothing, so its posterior is its prior.",
@@ -319,6 +337,8 @@ class Checker:
             observes=observes,
             infer=infer,
             warnings=self.warnings,
+            gps=gps,
+            function_priors=function_priors,
         )
 
     def define(self, name: str, entry: Entry) -> None:
@@ -633,6 +653,12 @@ class Checker:
                     f"'{expr.id}' is a {'network' if entry.kind == NETWORK else 'prior'}; it must be called.",
                     expr.span,
                     f"Call it, as in `{expr.id}(x)`." if entry.kind == NETWORK else "Use it after '~' on a weight.",
+                )
+            if entry.kind == GPF and forbid_networks:
+                raise self.error(
+                    f"'{expr.id}' is a Gaussian process; only observe statements can use it.",
+                    expr.span,
+                    "Priors of params and GP settings cannot depend on a GP's values.",
                 )
             if entry.kind == DATA:
                 self.used_data[expr.id] = True

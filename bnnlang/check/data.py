@@ -87,7 +87,35 @@ def load_data(
         )
     dims = _bind_dims(arrays, model, wanted, spath, training_dims)
     _check_bounds(arrays, model, wanted, dims, spath)
+    if training_dims is None:
+        _check_gp_sizes(model, dims)
     return BoundData(arrays, dims, spath)
+
+
+def _check_gp_sizes(model: CheckedModel, dims: dict[str, int]) -> None:
+    """An exact GP factors a rows x rows matrix every step; a sparse one needs fewer inducing points than rows."""
+    from .distributions import MAX_EXACT_GP_ROWS
+
+    for g in model.gps.values():
+        rows = eval_size(g.rows, dims)
+        if rows is None:
+            continue
+        span = g.node.span
+        src = model.program.source
+        where = Location(model.program.path, span.line, span.column, None, source_line(src, span.line))
+        if g.mode != "sparse" and rows > MAX_EXACT_GP_ROWS:
+            raise BnnError(
+                f"GP '{g.name}' is exact over {rows} rows: every step factors a {rows} x {rows} matrix, "
+                f"too slow and too large above {MAX_EXACT_GP_ROWS} rows.",
+                where,
+                hint="Use a sparse GP, `GP(mean, kernel, inducing = 64)`, under `infer svi(...)` for minibatches.",
+            )
+        if g.mode == "sparse" and g.inducing > rows:
+            raise BnnError(
+                f"GP '{g.name}' asks for {g.inducing} inducing points but the data has {rows} rows.",
+                where,
+                hint=f"Use inducing = {max(1, min(rows // 2, 64))} or fewer.",
+            )
 
 
 def _decl_loc(model: CheckedModel, var: DataVar) -> Location:

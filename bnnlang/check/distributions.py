@@ -95,3 +95,47 @@ ACTIVATIONS: dict[str, str] = {
 
 LAYER_KINDS = ("dense", "residual") + tuple(ACTIVATIONS)
 PRIOR_ROLES = ("weight", "bias")
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """A covariance function of a `gp` or function-space prior; code generation maps it to tinygp."""
+
+    name: str
+    params: tuple[str, ...]  # positional order; every one must be positive
+    required: int
+    defaults: dict[str, float] = field(default_factory=dict)
+    per_feature: frozenset[str] = frozenset()  # params that may be a vector [D], one per input feature (ARD)
+    doc: str = ""
+
+    def signature(self) -> str:
+        parts = [p if i < self.required else f"{p} = {self.defaults[p]:g}" for i, p in enumerate(self.params)]
+        return f"{self.name}({', '.join(parts)})"
+
+
+KERNELS: dict[str, KernelSpec] = {
+    k.name: k
+    for k in [
+        KernelSpec("RBF", ("ls",), 1, per_feature=frozenset({"ls"}), doc="exp(-r^2 / 2), r = |x - x'| / ls"),
+        KernelSpec("Matern12", ("ls",), 1, per_feature=frozenset({"ls"}), doc="exp(-r)"),
+        KernelSpec("Matern32", ("ls",), 1, per_feature=frozenset({"ls"}), doc="(1 + sqrt(3) r) exp(-sqrt(3) r)"),
+        KernelSpec(
+            "Matern52", ("ls",), 1, per_feature=frozenset({"ls"}), doc="(1 + sqrt(5) r + 5 r^2 / 3) exp(-sqrt(5) r)"
+        ),
+        KernelSpec("Periodic", ("period", "ls"), 2, doc="exp(-2 sin^2(pi |x - x'|_1 / period) / ls^2)"),
+        KernelSpec(
+            "RationalQuadratic",
+            ("ls", "alpha"),
+            1,
+            defaults={"alpha": 1.0},
+            per_feature=frozenset({"ls"}),
+            doc="(1 + r^2 / (2 alpha))^(-alpha)",
+        ),
+        KernelSpec("Linear", (), 0, doc="x . x'"),
+    ]
+}
+
+# `GP(mean, kernel, ...)`'s keyword settings and their defaults.
+GP_OPTIONS: dict[str, float] = {"inducing": 0.0, "jitter": 1e-4}
+# Largest number of rows an exact GP takes before the sparse GP is the sensible choice.
+MAX_EXACT_GP_ROWS = 4000

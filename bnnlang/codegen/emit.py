@@ -27,6 +27,7 @@ from ..check.checker import (
 from ..check.distributions import ACTIVATIONS, DISTRIBUTIONS, FUNCTIONS
 from ..check.settings import defaults
 from ..syntax import tree as t
+from .gp_code import GP_HELPERS, GPCode
 
 _PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "neg": 3, "^": 4, "atom": 5}
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
@@ -70,6 +71,7 @@ class Emitter:
     def __init__(self, model: CheckedModel) -> None:
         self.m = model
         self.lines: list[str] = []
+        self.gp = GPCode(model, self.emit, self.expr, _ident, _size)
 
     # ---------------------------------------------------------- expressions
     def expr(self, e: t.Expr, ctx: _Ctx, parent: int = 0) -> str:
@@ -159,6 +161,8 @@ class Emitter:
         self.emit("import jax.numpy as jnp")
         self.emit("import numpyro")
         self.emit("import numpyro.distributions as dist")
+        if m.gps or m.function_priors:
+            self.emit("import tinygp")
         self.emit()
         if m.consts:
             for k, v in m.consts.items():
@@ -171,10 +175,17 @@ class Emitter:
         )
         self.emit("return 1.0 if rows is None or name not in rows else rows[name] / size", 1)
         self.emit()
+        if m.gps or m.function_priors:
+            for line in GP_HELPERS.splitlines():
+                self.emit(line)
+            self.emit()
         for module, pdef in m.prior_defs.values():
             self.prior_function(pdef, module)
         for net in m.networks.values():
             self.network_function(net)
+        for fp in m.function_priors:
+            self.emit()
+            self.gp.function_prior_def(fp, _Ctx())
         self.model_function()
         self.main_block()
         return "\n".join(self.lines).rstrip() + "\n"
@@ -250,7 +261,10 @@ class Emitter:
         m = self.m
         inputs = [_ident(v.name) for v in m.inputs]
         observed = [f"{_ident(v.name)}=None" for v in m.observed]
-        kwonly = [_ident(d) for d in m.arg_dims] + ["_rows=None"]
+        kwonly = [_ident(d) for d in m.arg_dims]
+        kwonly += [f"_Z_{_ident(g.name)}=None" for g in m.gps.values() if g.mode == "sparse"]
+        kwonly += ["_train=None"] if m.gps else []
+        kwonly += ["_rows=None"]
         sig = inputs + observed + ["*"] + kwonly
         self.emit()
         self.emit(f"def model({', '.join(sig)}):")
@@ -263,14 +277,20 @@ class Emitter:
             self.emit(f'{_ident(p.name)} = numpyro.sample("{p.name}", {self.sample_dist(p.dist, shape, ctx)})', 1)
         for net in m.networks.values():
             self.network_params(net, ctx)
+        for fp in m.function_priors:
+            self.gp.function_prior(fp, ctx, m.networks[fp.network].fan_in)
         # each distinct network call is evaluated once
-        for obs in m.observes:
-            for call in _network_calls(obs.dist, m.networks):
+        uses = [g.node.input for g in m.gps.values()] + [obs.dist for obs in m.observes]
+        for use in uses:
+            for call in _network_calls(use, m.networks):
                 if call not in ctx.network_outputs:
                     var = f"_{call.func}_out{len(ctx.network_outputs)}"
                     arg = self.expr(call.args[0], ctx)
                     self.emit(f"{var} = {_ident(call.func)}(_p_{call.func}, {arg})", 1)
                     ctx.network_outputs[call] = var
+        for g in m.gps.values():
+            self.gp.gp_block(g, ctx)
+        by_observed = {g.observed: g for g in m.gps.values() if g.observed}
         for obs in m.observes:
             var = m.data[obs.name]
             rows = _size(var.shape[0])
@@ -280,8 +300,14 @@ class Emitter:
             plate = f'numpyro.plate("{var.shape[0]}", {rows})'
             if isinstance(var.shape[0], str):
                 plate += f', numpyro.handlers.scale(scale=_minibatch_scale(_rows, "{var.shape[0]}", {rows}))'
+            g = by_observed.get(obs.name)
+            if g is not None and g.mode == "collapsed":
+                self.gp.collapsed_observe(g, ctx, rows, d, plate)
+                continue
             self.emit(f"with {plate}:", 1)
             self.emit(f'numpyro.sample("{obs.name}", {d}, obs={_ident(obs.name)})', 2)
+            if g is not None and g.mode == "sparse":
+                self.gp.sparse_trace_term(g, ctx)
         self.emit()
 
     def main_block(self) -> None:

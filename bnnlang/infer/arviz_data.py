@@ -36,6 +36,10 @@ def site_dims(model: CheckedModel) -> dict[str, list[str]]:
                 for lp in use.prior_def.locals:
                     site = f"{prefix}.{use.role}.{lp.name}"
                     dims[site] = [f"{prefix}.{'in' if d.name == 'fan_in' else 'out'}" for d in lp.shape]
+    for g in model.gps.values():
+        for site in g.sites():
+            pts = [f"{g.name}.inducing"] if g.mode == "sparse" else [g.rows if isinstance(g.rows, str) else "row"]
+            dims[site] = ([f"{g.name}.output"] if g.outputs is not None else []) + pts
     for v in model.data.values():
         dims[v.name] = [s if isinstance(s, str) else f"{v.name}_dim_{i}" for i, s in enumerate(v.shape)]
     return dims
@@ -59,7 +63,13 @@ def to_inference_data(
     loglik = {}
     if observed:
         ll = log_likelihood(model_fn, flat, **kwargs)  # conditioned (fixed) sites are not data: keep observed only
-        loglik = {k: np.asarray(v).reshape((chains, draws) + np.shape(v)[1:]) for k, v in ll.items() if k in observed}
+        # pointwise only: a collapsed GP's likelihood is one joint density per draw, which ArviZ cannot lay
+        # out along the data's rows
+        loglik = {
+            k: np.asarray(v).reshape((chains, draws) + np.shape(v)[1:])
+            for k, v in ll.items()
+            if k in observed and np.shape(v)[1:] == observed[k].shape[: np.ndim(v) - 1]
+        }
     constant = {
         k: np.asarray(v) for k, v in kwargs.items() if k not in observed and hasattr(v, "shape") and k != "_rows"
     }

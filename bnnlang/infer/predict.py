@@ -41,6 +41,22 @@ def fixed_values(idata) -> dict[str, jnp.ndarray]:
     return {k: jnp.asarray(v.values) for k, v in idata["fixed"].data_vars.items()}
 
 
+def with_training_data(program: ModuleType, idata, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A GP model predicts from its training data: add it (ArviZ's observed_data and constant_data groups)
+    as `_train`, with sparse GPs' inducing inputs, unless the caller gave them."""
+    import inspect
+
+    params = inspect.signature(program.model).parameters
+    if "_train" not in params or kwargs.get("_train") is not None:
+        return kwargs
+    train: dict[str, np.ndarray] = {}
+    for group in ("constant_data", "observed_data"):
+        if group in idata.groups():
+            train.update({k: np.asarray(v.values) for k, v in idata[group].data_vars.items()})
+    extra = {k: train.pop(k) for k in list(train) if k.startswith("_Z_") and k in params}
+    return {**kwargs, **extra, "_train": train}
+
+
 def predictive_draws(
     program: ModuleType,
     checked: CheckedModel,
@@ -53,6 +69,7 @@ def predictive_draws(
     sites = list(idata.posterior.data_vars)
     params = flat_draws(idata, sites, max_draws, seed)
     obs_names = [v.name for v in checked.observed]
+    kwargs = with_training_data(program, idata, kwargs)
     inputs = {k: (jnp.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in kwargs.items()}
     for name in obs_names:
         inputs[name] = None
@@ -155,7 +172,9 @@ def log_predictive_density(
     from numpyro.infer import log_likelihood
 
     params = flat_draws(idata, list(idata.posterior.data_vars), max_draws, seed)
-    model = handlers.condition(program.model, data=fixed_values(idata))
+    # a GP's values at new inputs are sampled given each draw (the seed only matters for GP models)
+    model = handlers.seed(handlers.condition(program.model, data=fixed_values(idata)), rng_seed=seed)
+    kwargs = with_training_data(program, idata, kwargs)
     data = {k: (jnp.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in kwargs.items()}
     ll = log_likelihood(model, params, **data)
     names = [k for k, v in kwargs.items() if v is not None and k in ll and k not in params]

@@ -120,6 +120,8 @@ def row_plan(checked: CheckedModel, kwargs: dict[str, Any]) -> tuple[str | None,
     and no parameter that has a row axis (a per-row latent cannot be cut).
     """
     rows = {v.shape[0] for v in checked.observed}
+    if any(g.mode != "sparse" for g in checked.gps.values()):
+        return None, 0, ()  # an exact GP couples every row
     if len(rows) != 1:
         return None, 0, ()
     (dim,) = rows

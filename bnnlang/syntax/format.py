@@ -201,6 +201,11 @@ def _item(item: t.Item) -> _Node:
         return _simple(f"import {'.'.join(item.module)} ({names})", item.span)
     if isinstance(item, t.Param):
         return _simple(_param(item), item.span)
+    if isinstance(item, t.GPDecl):
+        text = f"gp {item.name}{_shape(item.shape) if item.shape else ''} ~ {format_expr(item.gp)} on "
+        return _simple(text + format_expr(item.input), item.span)
+    if isinstance(item, t.FunctionPrior):
+        return _simple(f"prior {item.network} ~ {format_expr(item.gp)} at {format_expr(item.context)}", item.span)
     if isinstance(item, t.Observe):
         return _simple(f"observe {item.name} ~ {format_expr(item.dist)}", item.span)
     if isinstance(item, t.Infer):

@@ -18,8 +18,8 @@ from . import tree as t
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 GRAMMAR_CANDIDATES = (_PACKAGE / "_grammar" / "bnn.lark", _PACKAGE.parent / "grammar" / "bnn.lark")
-KEYWORDS = ("import", "data", "param", "network", "prior", "observe", "infer")
-RESERVED = KEYWORDS + ("default", "value", "real", "int", "in", "from")
+KEYWORDS = ("import", "data", "param", "network", "gp", "prior", "observe", "infer")
+RESERVED = KEYWORDS + ("default", "value", "real", "int", "in", "from", "on", "at")
 MAX_SOURCE_BYTES = 8 * 1024 * 1024
 MAX_NESTING = 200
 
@@ -162,6 +162,13 @@ class _Build(Transformer):
 
     def layer_body(self, meta, *items):
         return ("body", tuple(items), meta.end_line)
+
+    # Gaussian processes and function-space priors ------------------------
+    def gp_stmt(self, meta, name, shape, call, input_expr):
+        return t.GPDecl(str(name), shape or (), call, input_expr, _span(meta))
+
+    def function_prior(self, meta, name, call, context):
+        return t.FunctionPrior(str(name), call, context, _span(meta))
 
     # prior definitions --------------------------------------------------
     def prior_def(self, meta, name, *rest):
@@ -434,19 +441,28 @@ def _parse_error(err: UnexpectedInput, source: str, path: str) -> BnnError:
             )
         loc = _loc(path, source, tok.line, tok.column, tok.end_column)
         found = _describe_token(tok)
+        inner = _unclosed(source[: tok.start_pos])
+        if inner is not None and inner[2] in "([":
+            # LALR merges the states after an expression, so a call's argument list "expects" statement
+            # keywords too; inside brackets only the matching closer and what continues an expression are real
+            closer = {"(": "RPAR", "[": "RSQB"}[inner[2]]
+            drop = {"RPAR", "RSQB", "SEMICOLON", "RBRACE", "LBRACE", "$END"} - {closer}
+            expected = {e for e in expected if e not in drop and e.lower().strip('"') not in RESERVED}
         message = f"Expected {_expected_list(expected)}, found {found}."
-        return BnnError(message, loc, hint=_token_hint(tok, expected))
+        in_parens = inner is not None and inner[2] in "(["
+        return BnnError(message, loc, hint=_token_hint(tok, expected, in_parens))
 
     return BnnError(str(err), Location(path, 0), hint="Check the syntax near this point.")
 
 
-def _token_hint(tok: Token, expected: set[str]) -> str:
+def _token_hint(tok: Token, expected: set[str], in_parens: bool = False) -> str:
     text = str(tok)
     expected_text = {_describe_terminal(e) for e in expected}
-    top_level = {f"'{k}'" for k in KEYWORDS} <= expected_text
+    # LALR merges the states after an expression, so statement keywords can be "expected" inside a call too
+    top_level = {f"'{k}'" for k in KEYWORDS} <= expected_text and not in_parens
     if tok.type == "NAME" and top_level:
         guess = did_you_mean(text, KEYWORDS)
-        base = "A statement starts with import, data, param, network, prior, observe or infer."
+        base = "A statement starts with import, data, param, network, gp, prior, observe or infer."
         return f"{guess} {base}" if guess else base
     if text in RESERVED and "a name" in expected_text:
         return f"'{text}' is a reserved word; choose another name."

@@ -234,6 +234,28 @@ class PriorDef:
 
 
 @dataclass(frozen=True)
+class GPDecl:
+    """`gp f[K] ~ GP(mean, kernel, ...) on input`: a Gaussian-process prior on a function of `input`'s rows."""
+
+    name: str
+    shape: tuple[Dim, ...]  # () for one function, (K,) for K independent ones
+    gp: Call
+    input: Expr  # a data matrix, or a network call (deep kernel learning)
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
+class FunctionPrior:
+    """`prior net ~ GP(mean, kernel) at context(...)`: the GP's log density of the network's outputs at the
+    context points joins the log joint, beside the network's weight priors."""
+
+    network: str
+    gp: Call
+    context: Call
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class Observe:
     name: str
     dist: Call
@@ -247,7 +269,7 @@ class Infer:
     span: Span = _span()
 
 
-Item = Union[Import, DataBlock, Param, Network, PriorDef, Observe, Infer]
+Item = Union[Import, DataBlock, Param, Network, GPDecl, PriorDef, FunctionPrior, Observe, Infer]
 
 
 @dataclass(frozen=True)

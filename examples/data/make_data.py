@@ -151,6 +151,49 @@ def student_t() -> None:
     write_csv("student_t_grid.csv", {"x": np.linspace(-2.0, 2.0, 9)})
 
 
+def gp_regression() -> None:
+    """A smooth function with a gap: y = sin(2x) exp(-x^2 / 16) + 0.15 noise, x on [-4, 4] minus (0.5, 1.5)."""
+    rng = np.random.default_rng(8)
+    x = rng.uniform(-4.0, 4.0, 120)
+    x = np.sort(x[(x < 0.5) | (x > 1.5)][:60])
+    f = lambda v: np.sin(2 * v) * np.exp(-(v**2) / 16)  # noqa: E731
+    write_csv("gp_regression.csv", {"x": x, "y": f(x) + 0.15 * rng.standard_normal(len(x))})
+    write_csv("gp_regression_grid.csv", {"x": np.linspace(-6.0, 6.0, 121)})
+    xt = np.sort(rng.uniform(-4.0, 4.0, 100))
+    write_csv("gp_regression_test.csv", {"x": xt, "y": f(xt) + 0.15 * rng.standard_normal(100)})
+
+
+def gp_classification() -> None:
+    """Two half-moons, 80 points: a GP classifier's latent function is 80 whitened values."""
+    rng = np.random.default_rng(9)
+    x, y = two_moons(80, 0.15, rng)
+    write_csv("gp_classification.csv", {"x.0": x[:, 0], "x.1": x[:, 1], "y": y})
+    gx, gy = np.meshgrid(np.linspace(-2.0, 3.0, 11), np.linspace(-1.5, 2.0, 8))
+    write_csv("gp_classification_grid.csv", {"x.0": gx.ravel(), "x.1": gy.ravel()})
+
+
+def dkl_step() -> None:
+    """A step: y = 1 for x > 0, else 0, plus 0.05 noise; x on [-1, 1]. A stationary kernel must pick one
+    lengthscale for the flat parts and the jump; a network in front of it can stretch the jump."""
+    rng = np.random.default_rng(10)
+    x = np.sort(rng.uniform(-1.0, 1.0, 60))
+    write_csv("dkl_step.csv", {"x": x, "y": (x > 0).astype(float) + 0.05 * rng.standard_normal(60)})
+    write_csv("dkl_step_grid.csv", {"x": np.linspace(-1.5, 1.5, 61)})
+    xt = np.sort(rng.uniform(-1.0, 1.0, 200))
+    write_csv("dkl_step_test.csv", {"x": xt, "y": (xt > 0).astype(float) + 0.05 * rng.standard_normal(200)})
+
+
+def function_prior() -> None:
+    """Sparse 1-D data, y = sin(3x) + 0.1 noise at 20 points on [-2, 2] minus (-0.5, 0.5): little data, so
+    the prior decides what the network does between and beyond the points."""
+    rng = np.random.default_rng(12)
+    x = np.sort(np.concatenate([rng.uniform(-2.0, -0.5, 10), rng.uniform(0.5, 2.0, 10)]))
+    write_csv("function_prior.csv", {"x": x, "y": np.sin(3 * x) + 0.1 * rng.standard_normal(20)})
+    write_csv("function_prior_grid.csv", {"x": np.linspace(-3.0, 3.0, 61)})
+    # the same inputs for examples/fitted_prior.bnn, which uses a prior fitted by `bnnc fit-prior`
+    write_csv("fitted_prior.csv", {"x": x, "y": np.sin(3 * x) + 0.1 * np.random.default_rng(12).standard_normal(20)})
+
+
 def main() -> None:
     regression_1d()
     classification_binary()
@@ -160,6 +203,10 @@ def main() -> None:
     heteroscedastic()
     poisson_counts()
     student_t()
+    gp_regression()
+    gp_classification()
+    dkl_step()
+    function_prior()
 
 
 if __name__ == "__main__":

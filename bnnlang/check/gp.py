@@ -1,0 +1,404 @@
+"""Checks for `gp` statements and function-space priors (`prior net ~ GP(...) at context(...)`).
+
+A GP's input is a data matrix or a network's output (deep kernel learning);
+its kernel is an expression of kernels (sums, products, scaling by positive
+numbers or params). After the observe statements are checked, each GP gets
+its *mode*: `collapsed` when its only use is `observe y ~ Normal(f, sigma)`
+(the latent function is integrated out exactly), `sparse` with `inducing = M`,
+and `latent` (whitened) otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..errors import did_you_mean
+from ..syntax import tree as t
+from .distributions import DISTRIBUTIONS, FUNCTIONS, GP_OPTIONS, KERNELS
+
+if TYPE_CHECKING:
+    from .checker import Checker, Entry, Shape, Size
+
+GPF = "gp"
+
+_FUNCTION_PRIOR_OPTIONS = {"jitter": 1e-3}
+_CONTEXT_OPTIONS = ("points", "low", "high")
+
+
+@dataclass
+class CheckedGP:
+    node: t.GPDecl
+    rows: Size
+    features: Size
+    outputs: Size | None  # K for `gp f[K]`, else None
+    mean: t.Expr
+    kernel: t.Expr
+    inducing: int  # 0: exact
+    jitter: float
+    network: str | None  # deep kernel learning: the network whose outputs are the GP's inputs
+    mode: str = "latent"  # collapsed | sparse | latent
+    observed: str | None = None  # collapsed and sparse Normal: the observed variable
+    noise: t.Expr | None = None  # ... and its Normal scale
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    def sites(self) -> list[str]:
+        """The GP's latent sample sites (whitened values at the inputs or at the inducing points)."""
+        return [] if self.mode == "collapsed" else [f"{self.name}.white"]
+
+
+@dataclass
+class CheckedFunctionPrior:
+    node: t.FunctionPrior
+    mean: t.Expr
+    kernel: t.Expr
+    jitter: float
+    context: str | None  # a data matrix's name, or None for a box of points
+    points: int  # rows used (0: all of the data's rows)
+    low: float = -1.0
+    high: float = 1.0
+
+    @property
+    def network(self) -> str:
+        return self.node.network
+
+
+def _number(e: t.Expr) -> float | None:
+    if isinstance(e, t.Number):
+        return e.value
+    if isinstance(e, t.Neg) and isinstance(e.operand, t.Number):
+        return -e.operand.value
+    return None
+
+
+def split_gp_call(ck: Checker, call: t.Call, options: dict[str, float], what: str) -> tuple[t.Expr, t.Expr, dict]:
+    """`GP(mean, kernel, name = number ...)` -> mean, kernel, options."""
+    sig = f"GP(mean, kernel{''.join(f', {k} = {v:g}' for k, v in options.items())})"
+    if call.func != "GP":
+        guess = did_you_mean(call.func, ["GP"])
+        raise ck.error(
+            f"A {what} needs a GP(mean, kernel) after '~'; found '{call.func}'.",
+            call.func_span,
+            guess or f"Write `{sig}`.",
+        )
+    args = list(call.args)
+    named = {kw.name: kw for kw in call.kwargs}
+    for key in ("mean", "kernel"):
+        if key in named:
+            args.insert(0 if key == "mean" else len(args), named.pop(key).value)
+    if len(args) != 2:
+        raise ck.error(f"GP takes a mean and a kernel; got {len(args)} of them.", call.span, f"Write `{sig}`.")
+    values = dict(options)
+    for name, kw in named.items():
+        if name not in options:
+            guess = did_you_mean(name, list(options))
+            raise ck.error(f"GP has no setting '{name}' here.", kw.span, (guess + " " if guess else "") + sig)
+        num = _number(kw.value)
+        if num is None:
+            raise ck.error(f"GP's {name} must be a number.", kw.value.span, f"Write e.g. `{name} = {options[name]:g}`.")
+        values[name] = num
+    if values.get("jitter", 1.0) <= 0:
+        raise ck.error("GP's jitter must be positive.", named["jitter"].span, "Write e.g. `jitter = 1e-4`.")
+    if "inducing" in named and (values["inducing"] < 1 or values["inducing"] != int(values["inducing"])):
+        raise ck.error(
+            "GP's inducing must be a whole number of points, 1 or more.",
+            named["inducing"].span,
+            "Write e.g. `inducing = 32`, or leave it out for an exact GP.",
+        )
+    return args[0], args[1], values
+
+
+def check_mean(ck: Checker, mean: t.Expr) -> None:
+    shape = ck.expr_shape(mean, ck.scope, forbid_networks=True)
+    if shape:
+        raise ck.error(
+            f"A GP's mean is one number for every input in this version; this one has shape {shape}.",
+            mean.span,
+            "Write a constant such as 0, or a scalar param.",
+        )
+
+
+def check_kernel(ck: Checker, expr: t.Expr, features: Size) -> None:
+    """Refuse anything that is not a kernel expression, parameters that cannot be positive, and ARD
+    lengthscales whose length is not the input's feature count."""
+    for n in t.walk(expr):
+        if isinstance(n, t.Call) and n.func not in KERNELS and n.func not in FUNCTIONS:
+            guess = did_you_mean(n.func, KERNELS)
+            raise ck.error(f"Unknown kernel '{n.func}'.", n.func_span, guess or "Kernels: " + ", ".join(KERNELS) + ".")
+    if not _has_kernel(expr):
+        raise ck.error(
+            "A GP's kernel must contain a kernel such as RBF(ls).",
+            getattr(expr, "span", t.Span.unknown()),
+            "Kernels: " + ", ".join(k.signature() for k in KERNELS.values()) + ".",
+        )
+    _check_kernel_node(ck, expr, features)
+
+
+def _has_kernel(e: t.Expr) -> bool:
+    return any(isinstance(n, t.Call) and n.func in KERNELS for n in t.walk(e))
+
+
+def _check_kernel_node(ck: Checker, e: t.Expr, features: Size) -> None:
+    if isinstance(e, t.Call) and e.func in KERNELS:
+        _check_kernel_call(ck, e, features)
+        return
+    if isinstance(e, t.BinOp) and e.op in "+*":
+        for side in (e.left, e.right):
+            if _has_kernel(side):
+                _check_kernel_node(ck, side, features)
+            else:
+                _check_positive_scalar(ck, side, f"A kernel {'sum' if e.op == '+' else 'scale'}")
+        return
+    if isinstance(e, t.Call):
+        guess = did_you_mean(e.func, KERNELS)
+        raise ck.error(f"Unknown kernel '{e.func}'.", e.func_span, guess or "Kernels: " + ", ".join(KERNELS) + ".")
+    raise ck.error(
+        "Kernels combine only by '+' and '*' (and scaling by a positive number or param).",
+        e.span,
+        "Write e.g. `amp^2 * RBF(ls) + Periodic(period, ls2)`.",
+    )
+
+
+def _check_positive_scalar(ck: Checker, e: t.Expr, what: str) -> None:
+    shape = ck.expr_shape(e, ck.scope, forbid_networks=True)
+    if shape:
+        raise ck.error(f"{what} must be a scalar; this has shape {shape}.", e.span)
+    num = _number(e)
+    if num is not None and num <= 0:
+        raise ck.error(f"{what} must be positive; got {num:g}.", e.span, "Kernels need positive variances.")
+    if isinstance(e, t.Name) and e.id in ck.param_shapes:
+        _param_must_be_positive(ck, e, what)
+    if isinstance(e, t.Neg):
+        raise ck.error(f"{what} must be positive.", e.span, "Kernels need positive variances.")
+
+
+def _param_must_be_positive(ck: Checker, name: t.Name, what: str) -> None:
+    param = next(p for p in ck.program.items if isinstance(p, t.Param) and p.name == name.id)
+    spec = DISTRIBUTIONS.get(param.dist.func)
+    if spec is not None and spec.support not in ("positive", "unit") and not _positive_interval(param.dist):
+        raise ck.error(
+            f"{what} uses '{name.id}', whose prior {param.dist.func} allows values of zero or below.",
+            name.span,
+            f"Give '{name.id}' a positive prior, e.g. `param {name.id} ~ LogNormal(0, 1)` or HalfNormal(1).",
+        )
+
+
+def _positive_interval(call: t.Call) -> bool:
+    if call.func != "Uniform" or not call.args:
+        return False
+    low = _number(call.args[0])
+    return low is not None and low >= 0
+
+
+def _check_kernel_call(ck: Checker, call: t.Call, features: Size) -> None:
+    spec = KERNELS[call.func]
+    if len(call.args) > len(spec.params):
+        raise ck.error(
+            f"{spec.name} takes at most {len(spec.params)} argument(s); got {len(call.args)}.",
+            call.span,
+            f"Signature: {spec.signature()}.",
+        )
+    bound = dict(zip(spec.params, call.args))
+    for kw in call.kwargs:
+        if kw.name not in spec.params:
+            guess = did_you_mean(kw.name, spec.params)
+            raise ck.error(
+                f"{spec.name} has no argument '{kw.name}'.",
+                kw.span,
+                (guess + " " if guess else "") + f"Signature: {spec.signature()}.",
+            )
+        if kw.name in bound:
+            raise ck.error(f"{spec.name}'s {kw.name} is given twice.", kw.span, f"Signature: {spec.signature()}.")
+        bound[kw.name] = kw.value
+    missing = [p for p in spec.params[: spec.required] if p not in bound]
+    if missing:
+        raise ck.error(f"{spec.name} needs {', '.join(missing)}.", call.span, f"Signature: {spec.signature()}.")
+    for pname, expr in bound.items():
+        what = f"{spec.name}'s {pname}"
+        shape = ck.expr_shape(expr, ck.scope, forbid_networks=True)
+        if shape and (pname not in spec.per_feature or len(shape) != 1):
+            hint = (
+                f"Give one {pname} per input feature (shape [{features}]) or a scalar."
+                if pname in spec.per_feature
+                else f"{what} is a scalar."
+            )
+            raise ck.error(f"{what} has shape {list(shape)}.", expr.span, hint)
+        if shape and shape[0] != features:
+            raise ck.error(
+                f"{what} has {shape[0]} entries but the GP's input has {features} features.",
+                expr.span,
+                f"Give one {pname} per input column: shape [{features}].",
+            )
+        _check_positive_scalar_values(ck, expr, what)
+
+
+def _check_positive_scalar_values(ck: Checker, e: t.Expr, what: str) -> None:
+    num = _number(e)
+    if num is not None and num <= 0:
+        raise ck.error(f"{what} must be positive; got {num:g}.", e.span, "Lengthscales and periods are positive.")
+    if isinstance(e, t.Neg):
+        raise ck.error(f"{what} must be positive.", e.span, "Lengthscales and periods are positive.")
+    if isinstance(e, t.Name) and e.id in ck.param_shapes:
+        _param_must_be_positive(ck, e, what)
+
+
+def check_gp(ck: Checker, node: t.GPDecl) -> CheckedGP:
+    mean, kernel, opts = split_gp_call(ck, node.gp, GP_OPTIONS, "gp statement")
+    in_shape = ck.expr_shape(node.input, ck.scope)
+    network = None
+    if isinstance(node.input, t.Call) and node.input.func in ck.network_nodes:
+        network = node.input.func
+        if len(in_shape) == 1:
+            in_shape = (in_shape[0], 1)
+    elif not (
+        isinstance(node.input, t.Name) and ck.scope.get(node.input.id) and ck.scope[node.input.id].kind == "data"
+    ):
+        raise ck.error(
+            "A GP's input is a data matrix or a network's output.",
+            node.input.span,
+            "Write `on x` with `x: real[N, D]` in the data block, or `on net(x)` for deep kernel learning.",
+        )
+    if len(in_shape) != 2:
+        raise ck.error(
+            f"A GP's input must be a matrix [rows, features]; this one has shape {list(in_shape)}.",
+            node.input.span,
+            "Declare the input as a matrix, e.g. `x: real[N, 1]` for one feature.",
+        )
+    rows, features = in_shape
+    check_mean(ck, mean)
+    check_kernel(ck, kernel, features)
+    outputs = None
+    if node.shape:
+        if len(node.shape) != 1:
+            raise ck.error(
+                "A gp statement declares one function or a vector [K] of independent ones.",
+                node.shape[0].span,
+                f"Write `gp {node.name}[K] ~ ...`.",
+            )
+        outputs = ck.size_of(node.shape[0])
+    inducing = int(opts["inducing"])
+    if inducing and network is not None:
+        raise ck.error(
+            "A sparse GP over a network's outputs (inducing points in feature space) is not supported yet.",
+            node.gp.span,
+            "Drop `inducing` for an exact deep-kernel GP, or put the sparse GP on a data matrix.",
+        )
+    return CheckedGP(node, rows, features, outputs, mean, kernel, inducing, opts["jitter"], network)
+
+
+def scope_entry_shape(g: CheckedGP) -> Shape:
+    return (g.rows,) if g.outputs is None else (g.rows, g.outputs)
+
+
+def classify(ck: Checker, g: CheckedGP, observes: list[t.Observe]) -> None:
+    """Pick how the GP is computed from how the observe statements use it."""
+    users = [o for o in observes if any(isinstance(n, t.Name) and n.id == g.name for n in t.walk(o.dist))]
+    if not users:
+        ck.warn(
+            f"GP '{g.name}' is never used by an observe statement, so nothing informs it.",
+            g.node.span,
+            f"Use it, as in `observe y ~ Normal({g.name}, sigma)`.",
+        )
+    if len(users) == 1 and g.outputs is None:
+        obs = users[0]
+        loc, scale = _normal_args(obs.dist)
+        var = ck.data[obs.name]
+        if (
+            isinstance(loc, t.Name)
+            and loc.id == g.name
+            and scale is not None
+            and not ck.expr_shape(scale, ck.scope)
+            and g.name not in [n.id for n in t.walk(scale) if isinstance(n, t.Name)]
+            and len(var.shape) == 1
+        ):
+            g.observed, g.noise = obs.name, scale
+            g.mode = "sparse" if g.inducing else "collapsed"
+            return
+    g.mode = "sparse" if g.inducing else "latent"
+
+
+def _normal_args(call: t.Call) -> tuple[t.Expr | None, t.Expr | None]:
+    if call.func != "Normal":
+        return None, None
+    args = dict(zip(("loc", "scale"), call.args))
+    for kw in call.kwargs:
+        args[kw.name] = kw.value
+    return args.get("loc"), args.get("scale")
+
+
+def check_function_prior(ck: Checker, node: t.FunctionPrior) -> CheckedFunctionPrior:
+    entry: Entry | None = ck.scope.get(node.network)
+    if entry is None or entry.kind != "network":
+        guess = did_you_mean(node.network, [n for n, e in ck.scope.items() if e.kind == "network"])
+        raise ck.error(
+            f"A function-space prior applies to a network; '{node.network}' is not one.",
+            node.span,
+            guess or "Write `prior net ~ GP(0, RBF(1)) at context(x)` after `network net(x) -> ... { ... }`.",
+        )
+    mean, kernel, opts = split_gp_call(ck, node.gp, _FUNCTION_PRIOR_OPTIONS, "function-space prior")
+    ctx = node.context
+    if ctx.func != "context":
+        raise ck.error(
+            f"Expected context(...) after 'at', found '{ctx.func}'.",
+            ctx.func_span,
+            "Write `at context(x)` (the training inputs) or `at context(low = -3, high = 3, points = 50)`.",
+        )
+    kw = {k.name: k for k in ctx.kwargs}
+    for name, k in kw.items():
+        if name not in _CONTEXT_OPTIONS:
+            guess = did_you_mean(name, _CONTEXT_OPTIONS)
+            raise ck.error(f"context has no setting '{name}'.", k.span, guess or "Settings: points, low, high.")
+        if _number(k.value) is None:
+            raise ck.error(f"context's {name} must be a number.", k.value.span)
+    points = _number(kw["points"].value) if "points" in kw else 0
+    if points < 0 or points != int(points) or ("points" in kw and points == 0):
+        raise ck.error("context's points must be a whole number, 1 or more.", kw["points"].value.span)
+    net_node = ck.network_nodes[node.network]
+    if ctx.args:
+        if len(ctx.args) != 1 or "low" in kw or "high" in kw:
+            raise ck.error(
+                "context takes one data matrix, or low/high/points for a box of points.",
+                ctx.span,
+                "Write `context(x)` or `context(low = -3, high = 3, points = 50)`.",
+            )
+        arg = ctx.args[0]
+        if not (isinstance(arg, t.Name) and ck.scope.get(arg.id) and ck.scope[arg.id].kind == "data"):
+            raise ck.error("context's points come from a data matrix.", arg.span, "Write `context(x)`.")
+        call = t.Call(node.network, (arg,), (), ctx.span, ctx.func_span)
+        _context_features(ck, call, arg)
+        ck.network_call_shape(call, ck.scope)
+        check_mean(ck, mean)
+        features = ck.network_calls[node.network][0]
+        check_kernel(ck, kernel, features)
+        return CheckedFunctionPrior(node, mean, kernel, opts["jitter"], arg.id, int(points))
+    if "points" not in kw:
+        raise ck.error(
+            "A box of context points needs `points`.", ctx.span, "Write `context(low = -3, high = 3, points = 50)`."
+        )
+    low = _number(kw["low"].value) if "low" in kw else -1.0
+    high = _number(kw["high"].value) if "high" in kw else 1.0
+    if low >= high:
+        raise ck.error("context's low must be below its high.", ctx.span, "Write e.g. `low = -3, high = 3`.")
+    if node.network not in ck.network_calls:
+        raise ck.error(
+            f"Network '{net_node.name}' is not used elsewhere, so its input width is unknown.",
+            node.span,
+            f"Use it in an observe or gp statement, or give the points as data: `at context({net_node.input})`.",
+        )
+    check_mean(ck, mean)
+    check_kernel(ck, kernel, ck.network_calls[node.network][0])
+    return CheckedFunctionPrior(node, mean, kernel, opts["jitter"], None, int(points), low, high)
+
+
+def _context_features(ck: Checker, call: t.Call, arg: t.Name) -> None:
+    shape = ck.expr_shape(arg, ck.scope)
+    prev = ck.network_calls.get(call.func)
+    if len(shape) == 2 and prev is not None and shape[1] != prev[0]:
+        raise ck.error(
+            f"The context points have {shape[1]} features but network '{call.func}' takes {prev[0]}.",
+            arg.span,
+            "Give context points with as many columns as the network's input.",
+        )

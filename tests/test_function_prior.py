@@ -1,0 +1,107 @@
+"""Function-space priors: with no data, a network under `prior mlp ~ GP(0, RBF(ls)) at context(x)` draws
+functions whose variances and correlations at the context points are the GP's, where the same network
+under its weight prior alone is far off."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro.infer import Predictive
+
+from bnnlang.api import Model
+from bnnlang.check.data import BoundData
+
+SOURCE = """
+data {
+  x: real[N, 1]
+}
+
+network mlp(x) -> real[N] {
+  default weight ~ Normal(0, 3)
+  dense(50, tanh)
+  dense(1)
+}
+
+prior mlp ~ GP(0, RBF(0.7)) at context(x)
+
+infer nuts(chains = 2, warmup = 300, samples = 300)
+"""
+
+XS = np.linspace(-2, 2, 8)[:, None].astype(np.float32)
+K = np.exp(-0.5 * (XS - XS.T) ** 2 / 0.7**2)
+
+
+def _functions(model: Model, draws: dict) -> np.ndarray:
+    params = {k.removeprefix("mlp."): jnp.asarray(v) for k, v in draws.items() if k.startswith("mlp.")}
+    return np.asarray(jax.vmap(lambda p: model.module.mlp(p, jnp.asarray(XS)))(params))
+
+
+def _errors(f: np.ndarray) -> tuple[float, float]:
+    """Largest |variance - 1| and |correlation - K| over the context points."""
+    cov = np.cov(f.T)
+    sd = np.sqrt(np.diag(cov))
+    return float(np.abs(np.diag(cov) - 1).max()), float(np.abs(cov / np.outer(sd, sd) - K).max())
+
+
+def test_function_space_prior_gives_the_gp_at_the_context_points():
+    model = Model.from_source(SOURCE)
+    assert [fp.network for fp in model.checked.function_priors] == ["mlp"]
+    run = model.run(BoundData({"x": XS}, {"N": len(XS)}, "<test>"), seed=0)
+    post = run.idata.posterior
+    draws = {k: np.asarray(post[k]).reshape((-1,) + post[k].shape[2:]) for k in post.data_vars}
+    var_err, corr_err = _errors(_functions(model, draws))
+
+    # the same network under its weight prior alone (Predictive ignores the function-space factor)
+    prior = Predictive(model.module.model, num_samples=4000)(jax.random.PRNGKey(0), x=jnp.asarray(XS))
+    var_err_w, corr_err_w = _errors(_functions(model, prior))
+    print(f"function-space prior: max |var - 1| {var_err:.3f}, max |corr - K| {corr_err:.3f}")
+    print(f"weight prior only:    max |var - 1| {var_err_w:.3f}, max |corr - K| {corr_err_w:.3f}")
+
+    # 600 draws: a variance estimate's own standard error is about 0.06-0.1
+    assert var_err < 0.25 and corr_err < 0.2
+    assert var_err_w > 10 * var_err and corr_err_w > 2.5 * corr_err
+    assert int(run.idata.sample_stats["diverging"].sum()) == 0
+
+
+def test_fit_prior_lowers_the_distance_and_writes_a_module_that_runs(tmp_path):
+    """`bnnc fit-prior`: the fitted scales bring the network's prior functions closer to the GP (squared MMD
+    at the context points), and the module it writes parses, imports and samples."""
+    from bnnlang.cli import main
+    from bnnlang.infer.fit_prior import context_points, fit_prior
+
+    source = SOURCE.replace("at context(x)", "at context(x, points = 16)")
+    model = Model.from_source(source)
+    grid = np.linspace(-2, 2, 31)[:, None]
+    points = context_points(model.module, model.checked, "mlp", {"x": grid})
+    np.testing.assert_allclose(points[[0, -1], 0], [-2, 2])
+    assert points.shape == (16, 1)
+    result = fit_prior(model.module, model.checked, "mlp", points, steps=300)
+    print(f"squared MMD {result.mmd_start:.4g} -> {result.mmd_fitted:.4g} ({result.factor:.1f}x)")
+    assert result.factor > 2
+
+    src = tmp_path / "net.bnn"
+    src.write_text(source)
+    out = tmp_path / "fitted.bnn"
+    data = tmp_path / "grid.csv"
+    data.write_text("x\n" + "".join(f"{v:.4f}\n" for v in grid[:, 0]))
+    assert main(["fit-prior", str(src), "-o", str(out), "--steps", "300", "--data", str(data)]) == 0
+    names = ", ".join(f"mlp_{i}_{role}" for i in (0, 1) for role in ("weight", "bias"))
+    user = tmp_path / "user.bnn"
+    user.write_text(
+        f"import fitted ({names})\n"
+        "data {\n  x: real[N, 1]\n  y: real[N]\n}\n"
+        "param sigma ~ HalfNormal(0.3)\n"
+        "network mlp(x) -> real[N] {\n"
+        "  dense(50, tanh) { weight ~ mlp_0_weight(); bias ~ mlp_0_bias() }\n"
+        "  dense(1) { weight ~ mlp_1_weight(); bias ~ mlp_1_bias() }\n}\n"
+        "observe y ~ Normal(mlp(x), sigma)\n"
+        "infer svi(steps = 200, samples = 50, map_steps = 100)\n"
+    )
+    fitted = Model.from_file(user)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-2, 2, (30, 1)).astype(np.float32)
+    run = fitted.run(BoundData({"x": x, "y": np.sin(2 * x[:, 0])}, {"N": 30}, "<test>"))
+    scale = run.idata.posterior["sigma"].values
+    assert np.all(np.isfinite(scale))
+    # the fitted sds are what the module says
