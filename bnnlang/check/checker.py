@@ -16,7 +16,7 @@ from pathlib import Path
 from ..errors import BnnError, Location, did_you_mean, plural, source_line
 from ..syntax import tree as t
 from ..syntax.parser import RESERVED
-from .distributions import ACTIVATIONS, DISTRIBUTIONS, FUNCTIONS, POSITIVE_PARAMS, PRIOR_ROLES, DistSpec
+from .distributions import ACTIVATIONS, DISTRIBUTIONS, FUNCTIONS, POSITIVE_PARAMS, PRIOR_ROLES, DistSpec, KernelSpec
 from .gp import GPF, CheckedFunctionPrior, CheckedGP, check_function_prior, check_gp, classify, scope_entry_shape
 from .imports import resolve_imports
 from .settings import BACKENDS, InferSettings, Setting, check_backend, validate_setting
@@ -605,7 +605,7 @@ class Checker:
                 )
         return spec
 
-    def bind_args(self, call: t.Call, spec: DistSpec) -> dict[str, t.Expr]:
+    def bind_args(self, call: t.Call, spec: DistSpec | KernelSpec) -> dict[str, t.Expr]:
         names = list(spec.params)
         if len(call.args) > len(names):
             raise self.error(

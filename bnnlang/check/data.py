@@ -100,9 +100,7 @@ def _check_gp_sizes(model: CheckedModel, dims: dict[str, int]) -> None:
         rows = eval_size(g.rows, dims)
         if rows is None:
             continue
-        span = g.node.span
-        src = model.program.source
-        where = Location(model.program.path, span.line, span.column, None, source_line(src, span.line))
+        where = _span_loc(model, g.node.span)
         if g.mode != "sparse" and rows > MAX_EXACT_GP_ROWS:
             raise BnnError(
                 f"GP '{g.name}' is exact over {rows} rows: every step factors a {rows} x {rows} matrix, "
@@ -119,7 +117,10 @@ def _check_gp_sizes(model: CheckedModel, dims: dict[str, int]) -> None:
 
 
 def _decl_loc(model: CheckedModel, var: DataVar) -> Location:
-    span = var.decl.span
+    return _span_loc(model, var.decl.span)
+
+
+def _span_loc(model: CheckedModel, span) -> Location:
     src = model.program.source
     end = span.end_column if span.end_line == span.line else None
     return Location(model.program.path, span.line, span.column, end, source_line(src, span.line))

@@ -107,6 +107,7 @@ class KernelSpec:
     defaults: dict[str, float] = field(default_factory=dict)
     per_feature: frozenset[str] = frozenset()  # params that may be a vector [D], one per input feature (ARD)
     doc: str = ""
+    alternatives: dict[str, str] = field(default_factory=dict)  # none; lets Checker.bind_args bind kernels too
 
     def signature(self) -> str:
         parts = [p if i < self.required else f"{p} = {self.defaults[p]:g}" for i, p in enumerate(self.params)]

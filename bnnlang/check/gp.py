@@ -195,27 +195,7 @@ def _positive_interval(call: t.Call) -> bool:
 
 def _check_kernel_call(ck: Checker, call: t.Call, features: Size) -> None:
     spec = KERNELS[call.func]
-    if len(call.args) > len(spec.params):
-        raise ck.error(
-            f"{spec.name} takes at most {len(spec.params)} argument(s); got {len(call.args)}.",
-            call.span,
-            f"Signature: {spec.signature()}.",
-        )
-    bound = dict(zip(spec.params, call.args))
-    for kw in call.kwargs:
-        if kw.name not in spec.params:
-            guess = did_you_mean(kw.name, spec.params)
-            raise ck.error(
-                f"{spec.name} has no argument '{kw.name}'.",
-                kw.span,
-                (guess + " " if guess else "") + f"Signature: {spec.signature()}.",
-            )
-        if kw.name in bound:
-            raise ck.error(f"{spec.name}'s {kw.name} is given twice.", kw.span, f"Signature: {spec.signature()}.")
-        bound[kw.name] = kw.value
-    missing = [p for p in spec.params[: spec.required] if p not in bound]
-    if missing:
-        raise ck.error(f"{spec.name} needs {', '.join(missing)}.", call.span, f"Signature: {spec.signature()}.")
+    bound = ck.bind_args(call, spec)
     for pname, expr in bound.items():
         what = f"{spec.name}'s {pname}"
         shape = ck.expr_shape(expr, ck.scope, forbid_networks=True)

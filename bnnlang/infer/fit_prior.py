@@ -72,6 +72,17 @@ def _prior_name(network: str, path: str) -> str:
     return f"{network}_{path.replace('.', '_')}"
 
 
+def _function_prior(checked: CheckedModel, network: str):
+    fp = next((f for f in checked.function_priors if f.network == network), None)
+    if fp is None:
+        raise BnnError(
+            f"Network '{network}' has no function-space prior to fit to.",
+            Location(checked.program.path, 0),
+            hint=f"Add `prior {network} ~ GP(0, RBF(1)) at context(low = -3, high = 3, points = 40)` to the model.",
+        )
+    return fp
+
+
 def _sizes(net: CheckedNetwork, consts: dict[str, int], where: Location) -> list[tuple[str, int, int]]:
     out = []
     for layer in net.dense_layers():
@@ -117,13 +128,7 @@ def fit_prior(
     import optax
 
     where = Location(checked.program.path, 0)
-    fp = next((f for f in checked.function_priors if f.network == network), None)
-    if fp is None:
-        raise BnnError(
-            f"Network '{network}' has no function-space prior to fit to.",
-            where,
-            hint=f"Add `prior {network} ~ GP(0, RBF(1)) at context(low = -3, high = 3, points = 40)` to the model.",
-        )
+    fp = _function_prior(checked, network)
     gp_fn = getattr(program, f"_prior_gp_{network}")
     try:
         mean, kernel, jitter = gp_fn()
@@ -208,13 +213,7 @@ def _gp_text(fp) -> str:
 
 def context_points(program: ModuleType, checked: CheckedModel, network: str, data: dict | None) -> np.ndarray:
     """The context points of `network`'s function-space prior: a data matrix's rows, or the box's points."""
-    fp = next((f for f in checked.function_priors if f.network == network), None)
-    if fp is None:
-        raise BnnError(
-            f"Network '{network}' has no function-space prior to fit to.",
-            Location(checked.program.path, 0),
-            hint=f"Add `prior {network} ~ GP(0, RBF(1)) at context(low = -3, high = 3, points = 40)`.",
-        )
+    fp = _function_prior(checked, network)
     if fp.context is not None:
         if data is None:
             raise BnnError(
