@@ -91,6 +91,33 @@ def holdout_split(problem: Problem, key: jax.Array, holdout: float) -> tuple[np.
     return perm[: n - n_val], perm[n - n_val :]
 
 
+def fit_ensemble_from_settings(
+    problem: Problem,
+    ids: list[int],
+    key: jax.Array,
+    s: Any,
+    label: str,
+    progress: bool,
+    batch_size: int | None = None,
+) -> Ensemble:
+    """The ensemble of `init = ensemble` (NUTS, SG-HMC) and of MILE: one member per chain id in `ids`, with
+    the backend's settings `s` (map_steps, lr, holdout, patience, start) and a progress bar named `label`."""
+    with Progress(s["map_steps"], label, progress) as bar:
+        return fit_ensemble(
+            problem,
+            len(ids),
+            key,
+            s["map_steps"],
+            lr=s["lr"],
+            batch_size=batch_size,
+            holdout=s["holdout"],
+            patience=s["patience"],
+            member_ids=ids,
+            start=s["start"],
+            progress=bar,
+        )
+
+
 def fit_ensemble(
     problem: Problem,
     members: int,

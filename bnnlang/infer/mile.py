@@ -33,7 +33,7 @@ from ..check.settings import InferSettings
 from ..errors import BnnError, Location
 from .chains import chain_mesh, on_devices, pad_chains
 from .checkpoint import NO_CHECKPOINT, Checkpoint
-from .ensemble import fit_ensemble
+from .ensemble import fit_ensemble_from_settings
 from .mclmc import Phases, autocorrelation_L, build_segment, calls, initial_carry, moments_to_scale
 from .problem import Problem, resolve_batch_size
 from .progress import Progress
@@ -92,20 +92,8 @@ def run_mile(
     base = jax.random.PRNGKey(s["seed"])
     t0 = time.perf_counter()
     batch = resolve_batch_size(problem, s["batch_size"], "mile", None)
-    with Progress(s["map_steps"], "mile: ensemble", progress) as bar:
-        ens = fit_ensemble(
-            problem,
-            len(ids),
-            jax.random.fold_in(base, KEY_ENSEMBLE),
-            s["map_steps"],
-            lr=s["lr"],
-            batch_size=batch,
-            holdout=s["holdout"],
-            patience=s["patience"],
-            member_ids=ids,
-            start=s["start"],
-            progress=bar,
-        )
+    key = jax.random.fold_in(base, KEY_ENSEMBLE)
+    ens = fit_ensemble_from_settings(problem, ids, key, s, "mile: ensemble", progress, batch)
     ensemble_s = time.perf_counter() - t0
     dim = ens.positions.shape[1]
     if dim < 2:

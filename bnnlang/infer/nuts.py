@@ -56,23 +56,11 @@ def run_nuts(
     )
     starts, ensemble_info, ensemble_s = None, None, 0.0
     if s["init"] == "ensemble":  # one deep-ensemble member starts each chain (Sommer et al. 2024)
-        from .ensemble import fit_ensemble
-        from .progress import Progress
+        from .ensemble import fit_ensemble_from_settings
 
         t_ens = time.perf_counter()
-        with Progress(s["map_steps"], "nuts: ensemble starts", progress) as bar:
-            ens = fit_ensemble(
-                problem,
-                len(ids),
-                jax.random.fold_in(base, KEY_ENSEMBLE),
-                s["map_steps"],
-                lr=s["lr"],
-                holdout=s["holdout"],
-                patience=s["patience"],
-                member_ids=ids,
-                start=s["start"],
-                progress=bar,
-            )
+        key = jax.random.fold_in(base, KEY_ENSEMBLE)
+        ens = fit_ensemble_from_settings(problem, ids, key, s, "nuts: ensemble starts", progress)
         starts = dict(zip(ids, (ens.unravel(jnp.asarray(z)) for z in ens.positions)))
         ensemble_info, ensemble_s = ens.info, time.perf_counter() - t_ens
     samples: list[dict[str, np.ndarray]] = []

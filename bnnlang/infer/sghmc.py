@@ -50,7 +50,7 @@ from ..check.settings import InferSettings
 from ..errors import BnnError, Location
 from .chains import chain_layout, on_devices, pad_chains
 from .checkpoint import NO_CHECKPOINT, Checkpoint
-from .ensemble import fit_ensemble
+from .ensemble import fit_ensemble_from_settings
 from .optimize import adam_schedule
 from .problem import Problem, resolve_batch_size
 from .progress import Progress
@@ -199,20 +199,8 @@ def run_sghmc(
     else:
         step0 = 0
         if s["init"] == "ensemble":  # one deep-ensemble member starts each chain (Sommer et al. 2024)
-            with Progress(s["map_steps"], "sghmc: ensemble starts", progress) as bar:
-                ens = fit_ensemble(
-                    problem,
-                    n_chains,
-                    jax.random.fold_in(base, KEY_ENSEMBLE),
-                    s["map_steps"],
-                    lr=s["lr"],
-                    batch_size=batch,
-                    holdout=s["holdout"],
-                    patience=s["patience"],
-                    member_ids=ids,
-                    start=s["start"],
-                    progress=bar,
-                )
+            key = jax.random.fold_in(base, KEY_ENSEMBLE)
+            ens = fit_ensemble_from_settings(problem, ids, key, s, "sghmc: ensemble starts", progress, batch)
             z0 = ens.positions.astype(dtype)
         else:
             z0 = initial_positions(s, chain_keys, problem, potential, unravel, mesh, n_dev)
