@@ -7,6 +7,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from numpyro.infer import Predictive
 
 from bnnlang.api import Model
@@ -105,3 +106,52 @@ def test_fit_prior_lowers_the_distance_and_writes_a_module_that_runs(tmp_path):
     scale = run.idata.posterior["sigma"].values
     assert np.all(np.isfinite(scale))
     # the fitted sds are what the module says
+
+
+def test_context_spread_redraws_the_points_at_each_stochastic_gradient_step(monkeypatch):
+    """`context(x, spread = s)`: the points are x + Normal(0, s) offsets drawn from the step's key (`_key`);
+    without a key (NUTS, MILE, MAP fits: a fixed log density) one draw from key 0. SVI and SG-HMC give keys."""
+    from numpyro import handlers
+    from numpyro.distributions import MultivariateNormal
+
+    from bnnlang.infer.problem import Problem
+
+    model = Model.from_source(SOURCE.replace("context(x)", "context(x, spread = 0.5)"))
+    assert model.checked.function_priors[0].spread == 0.5
+    params = Predictive(model.module.model, num_samples=1)(jax.random.PRNGKey(1), x=jnp.asarray(XS))
+    params = {k: v[0] for k, v in params.items()}
+    net = {k.removeprefix("mlp."): v for k, v in params.items() if k.startswith("mlp.")}
+
+    def factor(key):
+        tr = handlers.trace(handlers.substitute(model.module.model, params)).get_trace(x=jnp.asarray(XS), _key=key)
+        site = tr["mlp.function_prior"]
+        return float(site["fn"].log_prob(site["value"]))
+
+    def expected(key):
+        pts = XS + 0.5 * np.asarray(jax.random.normal(jax.random.fold_in(key, 0), XS.shape))
+        k = np.exp(-0.5 * (pts - pts.T) ** 2 / 0.7**2) + 1e-3 * np.eye(len(pts))
+        f = model.module.mlp(net, jnp.asarray(pts, jnp.float32)).reshape(-1)
+        return float(MultivariateNormal(jnp.zeros(len(pts)), jnp.asarray(k, jnp.float32)).log_prob(f))
+
+    for key in (jax.random.PRNGKey(3), jax.random.PRNGKey(4)):
+        assert factor(key) == pytest.approx(expected(key), rel=1e-3, abs=1e-2)
+    assert factor(jax.random.PRNGKey(3)) != pytest.approx(factor(jax.random.PRNGKey(4)), rel=1e-3)
+    assert factor(None) == pytest.approx(expected(jax.random.PRNGKey(0)), rel=1e-3, abs=1e-2)
+
+    keyed = []
+    original = Problem.potential
+
+    def spy(self, params, batch=None, data_weight=1.0, key=None):
+        keyed.append(key is not None)
+        return original(self, params, batch, data_weight, key)
+
+    monkeypatch.setattr(Problem, "potential", spy)
+    bound = BoundData({"x": XS}, {"N": len(XS)}, "<test>")
+    for backend in ("svi(steps = 5, map_steps = 5, samples = 5)", "sghmc(warmup = 2, samples = 2, map_steps = 5)"):
+        keyed.clear()
+        Model.from_source(
+            SOURCE.replace("context(x)", "context(x, spread = 0.5)").replace(
+                "nuts(chains = 2, warmup = 300, samples = 300)", backend
+            )
+        ).run(bound, seed=0)
+        assert any(keyed), backend  # the steps' potentials got a key (the MAP start's did not)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 GPF = "gp"
 
 _FUNCTION_PRIOR_OPTIONS = {"jitter": 1e-3}
-_CONTEXT_OPTIONS = ("points", "low", "high")
+_CONTEXT_OPTIONS = ("points", "low", "high", "spread")
 
 
 @dataclass
@@ -60,6 +60,7 @@ class CheckedFunctionPrior:
     points: int  # rows used (0: all of the data's rows)
     low: float = -1.0
     high: float = 1.0
+    spread: float = 0.0  # sd of the Normal offsets added to the points (redrawn each SG-HMC/SVI step)
 
     @property
     def network(self) -> str:
@@ -330,12 +331,19 @@ def check_function_prior(ck: Checker, node: t.FunctionPrior) -> CheckedFunctionP
     for name, k in kw.items():
         if name not in _CONTEXT_OPTIONS:
             guess = did_you_mean(name, _CONTEXT_OPTIONS)
-            raise ck.error(f"context has no setting '{name}'.", k.span, guess or "Settings: points, low, high.")
+            raise ck.error(f"context has no setting '{name}'.", k.span, guess or "Settings: points, low, high, spread.")
         if _number(k.value) is None:
             raise ck.error(f"context's {name} must be a number.", k.value.span)
     points = _number(kw["points"].value) if "points" in kw else 0
     if points < 0 or points != int(points) or ("points" in kw and points == 0):
         raise ck.error("context's points must be a whole number, 1 or more.", kw["points"].value.span)
+    spread = _number(kw["spread"].value) if "spread" in kw else 0.0
+    if spread < 0:
+        raise ck.error(
+            "context's spread is the sd of the offsets added to the points; it must be 0 or more.",
+            kw["spread"].value.span,
+            "Write e.g. `spread = 0.5` (in the input's units), or leave it out to use the points themselves.",
+        )
     net_node = ck.network_nodes[node.network]
     if ctx.args:
         if len(ctx.args) != 1 or "low" in kw or "high" in kw:
@@ -353,7 +361,7 @@ def check_function_prior(ck: Checker, node: t.FunctionPrior) -> CheckedFunctionP
         check_mean(ck, mean)
         features = ck.network_calls[node.network][0]
         check_kernel(ck, kernel, features)
-        return CheckedFunctionPrior(node, mean, kernel, opts["jitter"], arg.id, int(points))
+        return CheckedFunctionPrior(node, mean, kernel, opts["jitter"], arg.id, int(points), spread=spread)
     if "points" not in kw:
         raise ck.error(
             "A box of context points needs `points`.", ctx.span, "Write `context(low = -3, high = 3, points = 50)`."
@@ -370,7 +378,7 @@ def check_function_prior(ck: Checker, node: t.FunctionPrior) -> CheckedFunctionP
         )
     check_mean(ck, mean)
     check_kernel(ck, kernel, ck.network_calls[node.network][0])
-    return CheckedFunctionPrior(node, mean, kernel, opts["jitter"], None, int(points), low, high)
+    return CheckedFunctionPrior(node, mean, kernel, opts["jitter"], None, int(points), low, high, spread)
 
 
 def _context_features(ck: Checker, call: t.Call, arg: t.Name) -> None:

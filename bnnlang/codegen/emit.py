@@ -265,6 +265,7 @@ class Emitter:
         kwonly = [_ident(d) for d in m.arg_dims]
         kwonly += [f"_Z_{_ident(g.name)}=None" for g in m.gps.values() if g.mode == "sparse"]
         kwonly += ["_train=None"] if m.gps else []
+        kwonly += ["_key=None"] if any(fp.spread for fp in m.function_priors) else []
         kwonly += ["_rows=None"]
         sig = inputs + observed + ["*"] + kwonly
         self.emit()
@@ -278,8 +279,8 @@ class Emitter:
             self.emit(f'{_ident(p.name)} = numpyro.sample("{p.name}", {self.sample_dist(p.dist, shape, ctx)})', 1)
         for net in m.networks.values():
             self.network_params(net, ctx)
-        for fp in m.function_priors:
-            self.gp.function_prior(fp, ctx, m.networks[fp.network].fan_in)
+        for i, fp in enumerate(m.function_priors):
+            self.gp.function_prior(fp, ctx, m.networks[fp.network].fan_in, i)
         # each distinct network call is evaluated once
         uses = [g.node.input for g in m.gps.values()] + [obs.dist for obs in m.observes]
         for use in uses:

@@ -209,7 +209,7 @@ class GPCode:
         shape = f"({fp.points}, {self.size(fan_in)})"
         return f"jax.random.uniform(jax.random.PRNGKey(0), {shape}, minval={lo}, maxval={hi})"
 
-    def function_prior(self, fp: CheckedFunctionPrior, ctx, fan_in: Size) -> None:
+    def function_prior(self, fp: CheckedFunctionPrior, ctx, fan_in: Size, index: int) -> None:
         e = self.emit
         net = self.ident(fp.network)
         e(f"# function-space prior on {fp.network}: the GP's log density of its outputs at the context points", 1)
@@ -223,6 +223,11 @@ class GPCode:
             if fan_in != 1:
                 e(f"# {fp.points} fixed points drawn uniformly from the box [{fp.low:g}, {fp.high:g}]^{fan_in}", 1)
             e(f"_c_{net} = {self.context_points(fp, fan_in)}", 1)
+        if fp.spread:
+            e(f"# spread: Normal(0, {fp.spread:g}) offsets, redrawn from _key at each SG-HMC or SVI step; samplers", 1)
+            e("# that need a fixed log density (NUTS, MILE, MAP fits) give no key and use one draw, key 0", 1)
+            key = f"jax.random.fold_in(jax.random.PRNGKey(0) if _key is None else _key, {index})"
+            e(f"_c_{net} = _c_{net} + {fp.spread!r} * jax.random.normal({key}, _c_{net}.shape)", 1)
         e(f"_mc_{net}, _kc_{net}, _jc_{net} = _prior_gp_{net}({', '.join(self.function_prior_params(fp))})", 1)
         e(f"_fc_{net} = _gp_features({net}(_p_{net}, _c_{net})) - _mc_{net}", 1)
         e(f"_Lc_{net} = jnp.linalg.cholesky(_gp_cov(_kc_{net}, _c_{net}, _jc_{net}))", 1)

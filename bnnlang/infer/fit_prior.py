@@ -141,15 +141,15 @@ def fit_prior(
     net = checked.networks[network]
     layers = _sizes(net, checked.consts, where)
     forward = getattr(program, network)
-    X = jnp.asarray(context, dtype=jnp.float32)
-    chol = jnp.linalg.cholesky(kernel(X, X) + jitter * jnp.eye(X.shape[0]))
+    X0 = jnp.asarray(context, dtype=jnp.float32)
     outputs = layers[-1][2]
 
-    def gp_draws(key, n):
+    def gp_draws(key, n, X):
+        chol = jnp.linalg.cholesky(kernel(X, X) + jitter * jnp.eye(X.shape[0]))
         z = jax.random.normal(key, (n, outputs, X.shape[0]))
         return (mean + z @ chol.T).reshape(n, -1)
 
-    def net_draws(log_scales, key, n):
+    def net_draws(log_scales, key, n, X):
         keys = jax.random.split(key, 2 * len(layers))
 
         def one(k):
@@ -166,22 +166,24 @@ def fit_prior(
 
     key = jax.random.PRNGKey(seed)
     k_ref, k_eval_gp, k_eval_net, key = jax.random.split(key, 4)
-    ref = gp_draws(k_ref, 256)
+    ref = gp_draws(k_ref, 256, X0)
     d = jnp.sqrt(jnp.sum((ref[:, None] - ref[None]) ** 2, axis=-1))
     bandwidth = float(jnp.median(d[jnp.triu_indices(256, 1)]))
 
     def loss(log_scales, key):
-        ka, kb = jax.random.split(key)
-        return _mmd2(net_draws(log_scales, ka, draws), gp_draws(kb, draws), bandwidth)
+        ka, kb, kx = jax.random.split(key, 3)
+        # with a spread, each step measures at new points around the context points (as SG-HMC and SVI do)
+        X = X0 + fp.spread * jax.random.normal(kx, X0.shape) if fp.spread else X0
+        return _mmd2(net_draws(log_scales, ka, draws, X), gp_draws(kb, draws, X), bandwidth)
 
     start = (
         jnp.array([-0.5 * np.log(fan_in) for _, fan_in, _ in layers], jnp.float32),
         jnp.zeros(len(layers), jnp.float32),
     )
-    eval_gp = gp_draws(k_eval_gp, 1024)
+    eval_gp = gp_draws(k_eval_gp, 1024, X0)
 
     def evaluate(log_scales) -> float:
-        return float(_mmd2(net_draws(log_scales, k_eval_net, 1024), eval_gp, bandwidth))
+        return float(_mmd2(net_draws(log_scales, k_eval_net, 1024, X0), eval_gp, bandwidth))
 
     opt = optax.adam(lr)
 
@@ -200,7 +202,7 @@ def fit_prior(
         bias_scales=np.exp(np.asarray(params[1])),
         mmd_start=evaluate(start),
         mmd_fitted=evaluate(params),
-        points=int(X.shape[0]),
+        points=int(X0.shape[0]),
         target=_gp_text(fp),
     )
 

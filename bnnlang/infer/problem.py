@@ -37,6 +37,7 @@ class Problem:
     hidden: tuple[str, ...] = ()  # networks' sites except their last layer's (for last-layer approximations)
     base_model: Callable | None = None  # the model before conditioning on `fixed`
     chain_subset: tuple[int, ...] | None = None  # global chain indices this process runs (multi-host)
+    keyed: bool = False  # the model takes `_key` (function-space priors whose context points have a spread)
 
     def chain_ids(self, chains: int) -> list[int]:
         """The chains this process runs; chain c always uses the key fold_in(PRNGKey(seed), c)."""
@@ -64,17 +65,26 @@ class Problem:
 
     # -- unconstrained space -------------------------------------------------
     def potential(
-        self, params: dict[str, jnp.ndarray], batch: dict[str, Any] | None = None, data_weight: float = 1.0
+        self,
+        params: dict[str, jnp.ndarray],
+        batch: dict[str, Any] | None = None,
+        data_weight: float = 1.0,
+        key: jax.Array | None = None,
     ) -> jnp.ndarray:
         """Negative log joint at unconstrained `params`; with `batch`, a minibatch estimate of it.
 
         `data_weight` > 1 counts the likelihood that many times (tempered MAP starts), through the same
-        plate scale as minibatches; it needs a batchable model and is ignored otherwise.
+        plate scale as minibatches; it needs a batchable model and is ignored otherwise. `key` redraws
+        what a stochastic-gradient step may redraw (context points with a spread); without it the
+        potential is a fixed function, as NUTS and MCLMC need.
         """
         if data_weight == 1.0 or self.rows is None:
-            return potential_energy(self.model, (), self.kwargs_for(batch), params)
-        kwargs = self.kwargs_for(batch if batch is not None else self.batch_data())
-        kwargs["_rows"] = {self.rows: self.n_rows * data_weight}
+            kwargs = self.kwargs_for(batch)
+        else:
+            kwargs = self.kwargs_for(batch if batch is not None else self.batch_data())
+            kwargs["_rows"] = {self.rows: self.n_rows * data_weight}
+        if key is not None and self.keyed:
+            kwargs = {**kwargs, "_key": key}
         return potential_energy(self.model, (), kwargs, params)
 
     def init(self, key: jax.Array, radius: float | None = None) -> dict[str, jnp.ndarray]:
@@ -151,6 +161,7 @@ def make_problem(
         deterministic=tuple(checked.deterministic_sites()),
         hidden=tuple(site for net in checked.networks.values() for site in net.hidden_sites()),
         base_model=model_fn,
+        keyed=any(fp.spread for fp in checked.function_priors),
     )
 
 

@@ -177,12 +177,14 @@ def run_sghmc(
     base = jax.random.PRNGKey(s["seed"])
     chain_keys = jax.device_put(jnp.stack([jax.random.fold_in(base, c) for c in run_ids]), sharded)
 
-    def batch_potential(z, idx):
-        return problem.potential(unravel(z)) if idx is None else problem.potential(unravel(z), problem.take(idx))
+    def batch_potential(z, idx, key):
+        """The potential on rows `idx` (None: all); `key` redraws context points with a spread, if any."""
+        ckey = jax.random.fold_in(key, 1) if problem.keyed else None
+        return problem.potential(unravel(z), None if idx is None else problem.take(idx), key=ckey)
 
     def potential(z, key):
         """The potential on a minibatch drawn from `key` (full data without minibatches)."""
-        return batch_potential(z, None if batch is None else jax.random.randint(key, (batch,), 0, problem.n_rows))
+        return batch_potential(z, None if batch is None else jax.random.randint(key, (batch,), 0, problem.n_rows), key)
 
     t_start = time.perf_counter()
     template = {
@@ -236,7 +238,7 @@ def run_sghmc(
         def gradient_step(zv, gkey, mult):
             z, v = zv
             idx, xi = rows_and_noise(gkey)
-            value, grad = jax.value_and_grad(batch_potential)(z, idx)
+            value, grad = jax.value_and_grad(batch_potential)(z, idx, gkey)
             v = coef[0] * v - (coef[1] * mult) * grad + (coef[2] * jnp.sqrt(mult)) * xi
             return (z + v, v), value
 

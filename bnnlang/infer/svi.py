@@ -278,7 +278,8 @@ class Loop:
 
         def loss_fn(params, key, batch):
             def one(k):
-                return problem.potential(unravel(guide.sample(params, k)), batch, weight)
+                ckey = jax.random.fold_in(k, 2) if problem.keyed else None
+                return problem.potential(unravel(guide.sample(params, k)), batch, weight, ckey)
 
             if guide.kind == "map":
                 expected = one(key)
