@@ -204,11 +204,11 @@ def test_bnnc_predict_gives_the_gp_posterior_at_new_inputs(tmp_path: Path):
     assert abs(table["y.mean"][3]) < 0.5  # far away: back to the prior mean, 0
 
 
-def test_test_log_likelihood_integrates_over_the_gp_conditional(tmp_path: Path):
+def test_test_log_likelihood_integrates_over_the_gp_conditional(tmp_path: Path, monkeypatch):
     """The held-out log density of a GP model against its closed form, log mean_s N(y | m_s, v_s + sigma_s^2),
-    with m_s, v_s the conditional GP given draw s. Far from the data v_s >> sigma_s^2: there the estimate is
-    right only if every draw samples the GP's value with its own key (a key shared by all draws once made it
-    tens of nats too low)."""
+    with m_s, v_s the conditional GP given draw s. Far from the data v_s >> sigma_s^2: there the GP's values
+    must be integrated out (a sampled value with one key shared by all draws once made it tens of nats too
+    low); sampled with one key per draw, they agree to Monte Carlo error."""
     x, y, _ = _data(n=30, seed=3)
     data = write_xy_csv(tmp_path / "d.csv", x[:, 0], y)
     model = Model.from_source(HYPER.replace("warmup = 400, samples = 400", "warmup = 150, samples = 150"))
@@ -228,7 +228,13 @@ def test_test_log_likelihood_integrates_over_the_gp_conditional(tmp_path: Path):
         v = amp**2 - np.sum(ks * np.linalg.solve(ky, ks), axis=0) + sigma**2
         dens.append(np.exp(-0.5 * (yt - m) ** 2 / v) / np.sqrt(2 * np.pi * v))
     expected = np.log(np.mean(dens, axis=0))
-    np.testing.assert_allclose(got, expected, atol=0.1)
+    np.testing.assert_allclose(got, expected, atol=0.01)
+
+    # without the exact integral (as for a latent GP under a non-Normal likelihood) the GP's values are
+    # sampled, one key per draw: Monte Carlo error only
+    monkeypatch.setattr(model.module, "GP_NORMAL", {})
+    sampled = model.log_predictive_density(run, test)["y"]
+    np.testing.assert_allclose(sampled, expected, atol=0.3)
 
 
 def test_too_many_inducing_points_is_refused(tmp_path: Path):
@@ -257,7 +263,7 @@ observe y ~ Normal(g, sigma)
 def test_deep_kernel_beats_a_plain_rbf_gp_on_the_step_example():
     """examples/dkl_step.bnn against an RBF GP on x, both sampled by MILE (NUTS on the deep kernel takes
     minutes): test log-likelihood per point on the example's 200 held-out rows. Seeds 0, 1, 2 gave
-    0.56, 1.02, 0.91 (deep kernel) against 0.36, 0.35, 0.53 (RBF); benchmarks/results/gp.md has NUTS."""
+    1.01, 1.13, 1.14 (deep kernel) against 0.38, 0.39, 0.54 (RBF); benchmarks/results/gp.md has NUTS."""
     ex = Path(__file__).resolve().parent.parent / "examples"
     data, test = ex / "data" / "dkl_step.csv", ex / "data" / "dkl_step_test.csv"
     mile = "infer mile(chains = 4, warmup = 1000, samples = 200, thinning = 10, map_steps = 3000)\n"
@@ -269,4 +275,4 @@ def test_deep_kernel_beats_a_plain_rbf_gp_on_the_step_example():
         ("rbf", Model.from_source(RBF_STEP + mile)),
     ):
         lls[name] = float(np.mean(model.log_predictive_density(model.run(data, seed=0), test)["y"]))
-    assert lls["dkl"] > lls["rbf"] + 0.1, lls
+    assert lls["dkl"] > lls["rbf"] + 0.3, lls

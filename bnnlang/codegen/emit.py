@@ -325,6 +325,9 @@ class Emitter:
         self.emit(f"DATA = {names!r}")
         self.emit(f"DIM_ARGS = {[d for d in m.arg_dims]!r}")
         self.emit(f"DETERMINISTIC = {m.deterministic_sites()!r}  # point-estimated sites (partially Bayesian)")
+        if m.gps:
+            normal = {g.observed: g.name for g in m.gps.values() if g.observed}
+            self.emit(f"GP_NORMAL = {normal!r}  # observed variable: the GP that is its Normal mean")
         self.emit(f"INFER = {{{', '.join(f'{k!r}: {v!r}' for k, v in s.items())}}}")
         self.emit()
         self.emit()

@@ -16,11 +16,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpyro import distributions as dist
 from numpyro import handlers
 
 from ..check.checker import CheckedModel
 
-GP_LPD_SAMPLES = 8000  # least (draw, GP sample) pairs of a GP model's held-out log density
+GP_LPD_BATCH = 16  # posterior draws evaluated at once by a GP model's held-out log density
 
 
 def flat_draws(idata, names: list[str], max_draws: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
@@ -169,6 +170,12 @@ def log_predictive_density(
 
     `kwargs` carries held-out observed values; works for every likelihood (each
     observed site's log_prob on each draw), fixed deterministic layers included.
+    A GP's values at the new rows are integrated out exactly where they are a
+    Normal likelihood's mean (`GP_NORMAL`: y ~ Normal(m, sqrt(v + sigma^2)) for
+    the GP's conditional mean m and variance v) and sampled otherwise, with one
+    key per draw: a key shared by all draws would make that sample the same
+    standard-normal offset in every draw, and the average over draws would
+    never integrate over the GP's conditional variance.
     """
     from jax.scipy.special import logsumexp
 
@@ -176,19 +183,31 @@ def log_predictive_density(
     model = handlers.condition(program.model, data=fixed_values(idata))
     kwargs = with_training_data(program, idata, kwargs)
     data = {k: (jnp.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in kwargs.items()}
+    gp_normal = getattr(program, "GP_NORMAL", {})
 
-    def one(draw, key):
-        # Each draw gets its own key: a GP's values at new inputs are sampled given the draw, and one key
-        # shared by all draws would make that sample the same standard-normal offset in every draw, so the
-        # average over draws would never integrate over the GP's conditional variance.
+    def one(draw_key):
+        draw, key = draw_key
         tr = handlers.trace(handlers.substitute(handlers.seed(model, key), data=draw)).get_trace(**data)
-        return {k: s["fn"].log_prob(s["value"]) for k, s in tr.items() if s["type"] == "sample" and s["is_observed"]}
+        out = {k: s["fn"].log_prob(s["value"]) for k, s in tr.items() if s["type"] == "sample" and s["is_observed"]}
+        for obs, gp in gp_normal.items():
+            if obs in out and gp in tr and not tr[gp]["is_observed"]:
+                f, y = _base_dist(tr[gp]["fn"]), _base_dist(tr[obs]["fn"])
+                if isinstance(f, dist.Normal) and isinstance(y, dist.Normal):
+                    scale = jnp.sqrt(f.scale**2 + y.scale**2)
+                    out[obs] = dist.Normal(f.loc, scale).log_prob(tr[obs]["value"])
+        return out
 
     n = next(iter(params.values())).shape[0]
-    # GP models: several keys per draw, so that the Monte Carlo average over the GP's conditional is
-    # accurate to a few hundredths of a nat even where that conditional is much wider than the noise
-    repeats = -(-GP_LPD_SAMPLES // n) if "_train" in kwargs else 1
-    params = {k: jnp.repeat(v, repeats, axis=0) for k, v in params.items()}
-    ll = jax.vmap(one)(params, jax.random.split(jax.random.PRNGKey(seed), n * repeats))
+    keys = jax.random.split(jax.random.PRNGKey(seed), n)
+    if "_train" in kwargs:  # a GP model holds a [training rows x new rows] matrix per draw: a few at a time
+        ll = jax.lax.map(one, (params, keys), batch_size=GP_LPD_BATCH)
+    else:
+        ll = jax.vmap(one)((params, keys))
     names = [k for k, v in kwargs.items() if v is not None and k in ll and k not in params]
-    return {k: np.asarray(logsumexp(ll[k], axis=0) - np.log(n * repeats)) for k in names}
+    return {k: np.asarray(logsumexp(ll[k], axis=0) - np.log(n)) for k in names}
+
+
+def _base_dist(d):
+    while hasattr(d, "base_dist"):
+        d = d.base_dist
+    return d
