@@ -110,7 +110,7 @@ def test_fit_prior_lowers_the_distance_and_writes_a_module_that_runs(tmp_path):
 
 def test_context_spread_redraws_the_points_at_each_stochastic_gradient_step(monkeypatch):
     """`context(x, spread = s)`: the points are x + Normal(0, s) offsets drawn from the step's key (`_key`);
-    without a key (NUTS, MILE, MAP fits: a fixed log density) one draw from key 0. SVI and SG-HMC give keys."""
+    without a key (NUTS, MILE: a fixed log density) one draw from key 0. SVI and SG-HMC give keys."""
     from numpyro import handlers
     from numpyro.distributions import MultivariateNormal
 

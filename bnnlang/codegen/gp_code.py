@@ -225,7 +225,7 @@ class GPCode:
             e(f"_c_{net} = {self.context_points(fp, fan_in)}", 1)
         if fp.spread:
             e(f"# spread: Normal(0, {fp.spread:g}) offsets, redrawn from _key at each SG-HMC or SVI step; samplers", 1)
-            e("# that need a fixed log density (NUTS, MILE, MAP fits) give no key and use one draw, key 0", 1)
+            e("# that need a fixed log density (NUTS, MILE) give no key and use one draw, from key 0", 1)
             key = f"jax.random.fold_in(jax.random.PRNGKey(0) if _key is None else _key, {index})"
             e(f"_c_{net} = _c_{net} + {fp.spread!r} * jax.random.normal({key}, _c_{net}.shape)", 1)
         e(f"_mc_{net}, _kc_{net}, _jc_{net} = _prior_gp_{net}({', '.join(self.function_prior_params(fp))})", 1)
