@@ -23,6 +23,8 @@ import numpy as np
 
 from .check.data import BoundData
 
+CLEAR_EVERY = 20  # replications between clearing JAX's compiled-program caches
+
 Quantities = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 
@@ -124,7 +126,9 @@ def run_sbc(
         diverging = stats.get("diverging") if stats is not None else None
         result.divergences.append(int(diverging.sum()) if diverging is not None else 0)
         # every run compiles its own programs; hundreds of them in one process exhaust the memory maps
-        jax.clear_caches()
+        # (clearing after every run would recompile what the runs share: slower by about 3x)
+        if (r + 1) % CLEAR_EVERY == 0:
+            jax.clear_caches()
         if on_rep is not None:
             on_rep(r, result)
     return result
