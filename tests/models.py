@@ -14,6 +14,7 @@ Two models:
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -111,3 +112,12 @@ def gap_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     x = np.concatenate([rng.uniform(-2, -0.5, n // 2), rng.uniform(0.5, 2, n - n // 2)])
     return x, np.sin(3 * x) + 0.1 * rng.standard_normal(n)
+
+
+def load_benchmark(name: str):
+    """A script of benchmarks/ as a module, for tests that use its model texts and helpers."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -7,27 +7,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from models import load_benchmark
 
 from bnnlang.api import Model
 from bnnlang.check.data import BoundData
 from bnnlang.sbc import SBCResult, bonferroni_min, run_sbc, scalar_quantities
 
-HIERARCHICAL = """
-data {
-  G = 4
-  g: int[N] in 0..G-1
-  y: real[N]
-}
-
-param mu ~ Normal(0, 1)
-param tau ~ HalfNormal(1)
-param a[G] ~ Normal(mu, tau)
-param sigma ~ HalfNormal(1)
-
-observe y ~ Normal(a[g], SCALEsigma)
-
-infer nuts(chains = 1, warmup = 200, samples = 200)
-"""
+# benchmarks/sbc.py's hierarchical model, with shorter chains; MIS_SCALED doubles the likelihood's noise sd
+HIERARCHICAL = load_benchmark("sbc").HIERARCHICAL.replace("warmup = 500, samples = 1000", "warmup = 200, samples = 200")
+MIS_SCALED = HIERARCHICAL.replace("Normal(a[g], sigma)", "Normal(a[g], 2 * sigma)")
+assert "samples = 200" in HIERARCHICAL and "2 * sigma" in MIS_SCALED
 
 
 def _groups(per_group: int = 10) -> BoundData:
@@ -51,11 +40,11 @@ def test_sbc_passes_the_hierarchical_model_and_fails_a_mis_scaled_likelihood():
     model's noise sd is 2 sigma), which puts sigma's true value above nearly every posterior draw.
     Ten rows per group: with five, NUTS diverges in a third of the replications (the centred form's
     funnel when tau is small) and a[1]'s ranks came out lopsided (p = 0.003); benchmarks/sbc.py runs that."""
-    model = Model.from_source(HIERARCHICAL.replace("SCALE", ""))
+    model = Model.from_source(HIERARCHICAL)
     names = ["mu", "tau", "sigma", "a"]
     good = run_sbc(model, _groups(), reps=30, quantities=scalar_quantities(names), draws=19)
     p_good = good.pvalues(bins=5)
-    broken = Model.from_source(HIERARCHICAL.replace("SCALE", "2 * "))
+    broken = Model.from_source(MIS_SCALED)
     bad = run_sbc(model, _groups(), 30, scalar_quantities(names), draws=19, fit_model=broken)
     p_bad = bad.pvalues(bins=5)
     print("correct:", good.histograms(bins=5), "\nmis-scaled:", bad.histograms(bins=5))

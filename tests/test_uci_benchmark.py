@@ -6,7 +6,6 @@ log-likelihood by a constant and would go unnoticed in a table.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import subprocess
@@ -15,19 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from models import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "uci.py"
 
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("uci_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-uci = load_script()
+uci = load_benchmark("uci")
 
 
 def test_standardiser_uses_population_sd_and_maps_constant_columns_to_one():

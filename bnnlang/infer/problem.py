@@ -76,7 +76,8 @@ class Problem:
         `data_weight` > 1 counts the likelihood that many times (tempered MAP starts), through the same
         plate scale as minibatches; it needs a batchable model and is ignored otherwise. `key` redraws
         what a stochastic-gradient step may redraw (context points with a spread); without it the
-        potential is a fixed function, as NUTS and MCLMC need.
+        potential is a fixed function, as NUTS and MCLMC need. A model with nothing to redraw ignores
+        it (under jit, the key's computation is then dropped).
         """
         if data_weight == 1.0 or self.rows is None:
             kwargs = self.kwargs_for(batch)

@@ -179,8 +179,7 @@ def run_sghmc(
 
     def batch_potential(z, idx, key):
         """The potential on rows `idx` (None: all); `key` redraws context points with a spread, if any."""
-        ckey = jax.random.fold_in(key, 1) if problem.keyed else None
-        return problem.potential(unravel(z), None if idx is None else problem.take(idx), key=ckey)
+        return problem.potential(unravel(z), None if idx is None else problem.take(idx), key=jax.random.fold_in(key, 1))
 
     def potential(z, key):
         """The potential on a minibatch drawn from `key` (full data without minibatches)."""

@@ -278,8 +278,7 @@ class Loop:
 
         def loss_fn(params, key, batch):
             def one(k):
-                ckey = jax.random.fold_in(k, 2) if problem.keyed else None
-                return problem.potential(unravel(guide.sample(params, k)), batch, weight, ckey)
+                return problem.potential(unravel(guide.sample(params, k)), batch, weight, jax.random.fold_in(k, 2))
 
             if guide.kind == "map":
                 expected = one(key)
