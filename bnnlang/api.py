@@ -206,6 +206,10 @@ class Model:
             "settings": settings.values,
             "dims": bound.dims,
         }
+        if hasattr(self.module, "STANDARDIZED"):  # for the reader; predictions take them from posterior.nc
+            record["standardized"] = {
+                v: {k: problem.data[f"_{k}_{v}"].tolist() for k in ("shift", "scale")} for v in self.module.STANDARDIZED
+            }
         from .infer.run import run_inference
         from .rundir import RunWriter
 
@@ -239,6 +243,7 @@ class Model:
         from .infer.problem import make_problem, resolve_batch_size
 
         kwargs = bound.model_kwargs(self.checked)
+        kwargs.update(self.scaling(kwargs))
         kwargs.update(self.gp_inputs(kwargs))
         problem = make_problem(self.module.model, self.checked, kwargs, site_dims(self.checked))
         if settings is not None:
@@ -255,12 +260,23 @@ class Model:
                 )
         return problem
 
+    def scaling(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The `standardized` variables' training means and sds (`_shift_x`, `_scale_x`), which the model
+        takes as arguments; ArviZ's constant_data keeps them, so predictions reuse them."""
+        return self.module._scaling(kwargs) if hasattr(self.module, "STANDARDIZED") else {}
+
     def gp_inputs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Sparse GPs' inducing inputs, chosen once from the full training data, so minibatches share them."""
         import jax.numpy as jnp
 
+        def inputs(name: str):
+            x = jnp.asarray(kwargs[name])
+            if f"_shift_{name}" in kwargs:  # the model sees standardized inputs
+                x = (x - kwargs[f"_shift_{name}"]) / kwargs[f"_scale_{name}"]
+            return x
+
         return {
-            f"_Z_{py_name(g.name)}": self.module._gp_inducing(jnp.asarray(kwargs[g.node.input.id]), g.inducing)
+            f"_Z_{py_name(g.name)}": self.module._gp_inducing(inputs(g.node.input.id), g.inducing)
             for g in self.checked.gps.values()
             if g.mode == "sparse"
         }
@@ -349,13 +365,16 @@ def _log_text(run: Run) -> str:
 def open_run(path: str | Path) -> Run:
     """Read a run directory written by `bnnc run`, refusing incomplete or foreign folders."""
     from .infer.arviz_data import az
-    from .rundir import FORMAT_VERSION, REQUIRED
+    from .rundir import FORMAT_VERSION, REQUIRED, stage_dir
 
     p = Path(path)
     spath = str(path)
     if not p.is_dir():
+        staged = stage_dir(p).is_dir()
         raise BnnError(
-            f"Run directory '{spath}' does not exist.", Location(spath, 0), hint="Give the folder `bnnc run -o` wrote."
+            f"Run directory '{spath}' does not exist" + (" yet: its run was interrupted." if staged else "."),
+            Location(spath, 0),
+            hint=f"Finish it with: bnnc run --resume {spath}" if staged else "Give the folder `bnnc run -o` wrote.",
         )
     missing = [f for f in REQUIRED if not (p / f).is_file()]
     if missing:
@@ -401,8 +420,9 @@ def _read_traces(p: Path) -> dict[str, Any]:
 
 
 def resume_run(path: str | Path, progress: bool = False) -> Run:
-    """Continue the interrupted run whose target was `path`, from its last checkpoint."""
-    from .rundir import stage_dir
+    """Continue the interrupted run whose target was `path`: from its last checkpoint (SG-HMC, SVI), from the
+    start (NUTS, MILE: same seed, same draws), or only its final rename if it had finished."""
+    from .rundir import promote, stage_dir, staged_complete
 
     p = Path(path)
     stage = stage_dir(p)
@@ -415,6 +435,9 @@ def resume_run(path: str | Path, progress: bool = False) -> Run:
             where,
             hint="Give the -o folder of a `bnnc run` that was stopped; start a new run otherwise.",
         )
+    if staged_complete(p):  # killed between finishing and renaming: nothing to compute again
+        promote(p)
+        return open_run(p)
     record = json.loads((stage / "settings.json").read_text(encoding="utf-8"))
     model = Model.from_source(
         (stage / "model.bnn").read_text(encoding="utf-8"), record["model_path"], _model_dir(record)

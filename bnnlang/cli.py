@@ -66,7 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("model", nargs="?", help="the .bnn model (not with --resume)")
     r.add_argument("--data", help="CSV (header names the data variables), NPZ or Parquet")
     r.add_argument("-o", "--out", help="run directory (default runs/<model name>)")
-    r.add_argument("--resume", metavar="RUN", help="continue an interrupted SG-HMC or SVI run from its checkpoint")
+    r.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="finish an interrupted run: SG-HMC and SVI from their last checkpoint, NUTS and MILE from the start",
+    )
     r.add_argument("--backend", help="nuts, sghmc, svi or mile (default: the model's infer statement, else nuts)")
     for flag, kind in SETTING_FLAGS.items():
         r.add_argument(f"--{flag}", type=kind, dest=flag.replace("-", "_"), help=argparse.SUPPRESS)

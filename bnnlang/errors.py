@@ -47,6 +47,8 @@ class BnnError(Exception):
 
 def format_diagnostic(kind: str, message: str, loc: Location | None, hint: str | None) -> str:
     """Render a diagnostic stanc3-style: header, framed source line, caret, hint."""
+    message = _printable(message)  # a quoted CSV cell can hold a line break, which would split the header
+    hint = _printable(hint) if hint else hint
     lines: list[str] = []
     if loc is None:
         lines.append(f"{kind}: {message}")
@@ -55,7 +57,7 @@ def format_diagnostic(kind: str, message: str, loc: Location | None, hint: str |
     else:
         lines.append(f"{loc.path}:{loc.line}:{loc.column}: {kind}: {message}")
         if loc.source_line is not None:
-            text = loc.source_line.rstrip("\r\n").expandtabs(1)
+            text = _printable(loc.source_line.rstrip("\r\n").expandtabs(1))
             gutter = str(loc.line)
             pad = " " * len(gutter)
             end = loc.end_column if loc.end_column and loc.end_column > loc.column else loc.column + 1
@@ -68,11 +70,21 @@ def format_diagnostic(kind: str, message: str, loc: Location | None, hint: str |
     return "\n".join(lines)
 
 
+def _printable(text: str) -> str:
+    """`text` with unprintable characters shown as U+FFFD: an escape sequence from a comment or a data cell must
+    not reach the terminal raw, and one character for one keeps a caret under its column."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else "\ufffd" for ch in text)
+
+
 def source_line(source: str, line: int) -> str | None:
+    """Line `line` (1-based) as the parser counts lines: only "\n" ends one (not "\f", "\x85" or "\u2028",
+    which `str.splitlines` would also split at, framing the wrong line)."""
     if line <= 0:
         return None
-    lines = source.splitlines()
-    return lines[line - 1] if line <= len(lines) else ""
+    lines = source.split("\n")
+    return lines[line - 1].rstrip("\r") if line <= len(lines) else ""
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:

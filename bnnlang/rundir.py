@@ -46,6 +46,8 @@ class RunWriter:
         if self.resume:
             if not self.stage.is_dir():
                 raise FileNotFoundError(self.stage)
+            for stale in self.stage.glob(".*.tmp-*"):  # a file the killed run was writing when it died
+                stale.unlink()
             return self
         if self.stage.exists():
             shutil.rmtree(self.stage)
@@ -74,13 +76,26 @@ class RunWriter:
                 shutil.rmtree(self.stage, ignore_errors=True)
             return
         self.checkpoint_path.unlink(missing_ok=True)
-        old = None
-        if self.target.exists():
-            old = self.target.parent / f".{self.target.name}.old-{os.getpid()}"
-            os.replace(self.target, old)
-        os.replace(self.stage, self.target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        promote(self.target)
+
+
+def staged_complete(target: Path) -> bool:
+    """The stage holds a finished run that was killed before it was renamed into place."""
+    stage = stage_dir(target)
+    return all((stage / f).is_file() for f in REQUIRED) and not (stage / CHECKPOINT).exists()
+
+
+def promote(target: Path) -> None:
+    """Rename the stage into place, replacing the run that was there (and any left by a killed promotion)."""
+    target = Path(target)
+    old = None
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{os.getpid()}"
+        os.replace(target, old)
+    os.replace(stage_dir(target), target)
+    for leftover in [old, *target.parent.glob(f".{target.name}.old-*")]:
+        if leftover is not None:
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _fsync(path: Path) -> None:

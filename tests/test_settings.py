@@ -50,6 +50,10 @@ def _run(argv: list[str], tmp_path: Path, capsys) -> tuple[int, str]:
         (["--backend", "sghmc", "--schedule", "linear"], ["schedule", "constant, decay, cyclical"]),
         (["--backend", "sghmc", "--set", "friction=2"], ["friction", "<= 1"]),
         (["--backend", "svi", "--chains", "2"], ["'svi' has no setting 'chains'"]),
+        (["--chains", "inf"], ["chains", "whole number", "got inf"]),
+        (["--chains", "1e400"], ["chains", "whole number"]),
+        (["--backend", "svi", "--set", "lr=nan"], ["lr", "> 0", "got nan"]),
+        (["--backend", "sghmc", "--set", "step_size=inf"], ["step_size", "got inf"]),
     ],
 )
 def test_bad_settings_exit_2_before_running(argv, words, tmp_path, capsys):

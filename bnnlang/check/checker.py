@@ -16,7 +16,16 @@ from pathlib import Path
 from ..errors import BnnError, Location, did_you_mean, plural, source_line
 from ..syntax import tree as t
 from ..syntax.parser import RESERVED
-from .distributions import ACTIVATIONS, DISTRIBUTIONS, FUNCTIONS, POSITIVE_PARAMS, PRIOR_ROLES, DistSpec, KernelSpec
+from .distributions import (
+    ACTIVATIONS,
+    DISTRIBUTIONS,
+    FUNCTIONS,
+    LOCATION_SCALE,
+    POSITIVE_PARAMS,
+    PRIOR_ROLES,
+    DistSpec,
+    KernelSpec,
+)
 from .gp import GPF, CheckedFunctionPrior, CheckedGP, check_function_prior, check_gp, classify, scope_entry_shape
 from .imports import resolve_imports
 from .settings import BACKENDS, InferSettings, Setting, check_backend, validate_setting
@@ -55,6 +64,10 @@ class DataVar:
     @property
     def base(self) -> str:
         return self.decl.type.base
+
+    @property
+    def standardized(self) -> bool:
+        return self.decl.standardized
 
 
 @dataclass
@@ -312,6 +325,7 @@ class Checker:
 
         for obs in observes:
             self.data[obs.name].observed = True
+        self.check_standardized({obs.name: obs for obs in observes})
         for v in self.data.values():
             if not v.observed and not self.used_data.get(v.name):
                 self.warn(f"Data variable '{v.name}' is never used.", v.decl.span, "Remove it or use it.")
@@ -835,6 +849,33 @@ class Checker:
                 var.decl.span,
                 f"Declare `{obs.name}: int{shape_str(var.shape)} in 0..K-1`.",
             )
+
+    def check_standardized(self, observes: dict[str, t.Observe]) -> None:
+        """`standardized` data: real, with rows, and (when observed) a likelihood that maps back to data units."""
+        for v in self.data.values():
+            if not v.standardized:
+                continue
+            if v.base != "real" or v.bound is not None:
+                raise self.error(
+                    f"Only real data can be standardized; '{v.name}' is declared "
+                    f"{v.base}{shape_str(v.shape) if v.shape else ''}{' with a range' if v.bound else ''}.",
+                    v.decl.span,
+                    "Remove `standardized`: labels and counts keep their own values.",
+                )
+            if not v.shape:
+                raise self.error(
+                    f"'{v.name}' is a scalar; standardizing needs rows to take the mean and sd over.",
+                    v.decl.span,
+                    f"Declare it with a row dimension, as in `{v.name}: real[N]`, or remove `standardized`.",
+                )
+            obs = observes.get(v.name)
+            if obs is not None and obs.dist.func not in LOCATION_SCALE:
+                raise self.error(
+                    f"A standardized target needs a location-scale likelihood to give predictions in its own "
+                    f"units; '{v.name}' is observed with {obs.dist.func}.",
+                    obs.dist.func_span,
+                    f"Use one of {', '.join(sorted(LOCATION_SCALE))}, or remove `standardized` from '{v.name}'.",
+                )
 
     # ---------------------------------------------------------- networks
     def check_network(self, net: t.Network) -> CheckedNetwork:

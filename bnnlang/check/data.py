@@ -25,6 +25,14 @@ from ..errors import BnnError, Location, did_you_mean, source_line
 from .checker import CheckedModel, DataVar, Size, shape_str
 
 MAX_DATA_BYTES = 2 * 1024**3
+# Data are stored as float32 and int32 (`_bind_dims`); a value beyond these would turn into inf or wrap around.
+MAX_REAL = float(np.finfo(np.float32).max)
+MAX_INT = 2**31 - 1
+
+
+def _too_large_hint(base: str) -> str:
+    limit = f"{MAX_INT}" if base == "int" else f"{MAX_REAL:.3g}"
+    return f"Rescale the column: bnnlang stores {base} data in 32 bits, so values must lie within +-{limit}."
 
 
 @dataclass
@@ -144,14 +152,33 @@ def _read_csv(p: Path) -> _Table:
             hint="Save it as UTF-8 CSV, or use NPZ for binary data.",
         ) from None
     if "\x00" in text:
-        line = text[: text.index("\x00")].count("\n") + 1
+        pos = text.index("\x00")
+        line = text[:pos].count("\n") + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
         raise BnnError(
             "The data file contains NUL bytes; it is not a CSV.",
-            Location(spath, line, 1),
+            Location(spath, line, col, None, text.split("\n")[line - 1]),
             hint="Give a CSV, NPZ or Parquet file.",
         )
-    lines = text.splitlines()
-    rows = list(csv.reader(io.StringIO(text)))
+    # The lines as the csv module reads them ("\n", "\r\n" or a lone "\r" ends one; "\f" does not, unlike
+    # str.splitlines), and each row with the line it starts on (a quoted cell may hold a line break).
+    lines = [ln.rstrip("\r\n") for ln in io.StringIO(text, newline="")]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows: list[list[str]] = []
+    starts: list[int] = []
+    last = 0  # the line the previous row ended on
+    try:
+        for row in reader:
+            rows.append(row)
+            starts.append(last + 1)
+            last = reader.line_num
+    except csv.Error as err:  # a cell over csv's field size limit (128 KiB), say
+        line = max(reader.line_num, 1)
+        raise BnnError(
+            f"The CSV file could not be read at line {line}: {err}.",
+            Location(spath, line, 1, None, lines[line - 1] if line <= len(lines) else ""),
+            hint="Check the quoting and the cells of this row; very long cells are refused.",
+        ) from None
     if not rows or not any(c.strip() for c in rows[0]):
         raise BnnError(
             "The CSV file has no header row.",
@@ -170,9 +197,7 @@ def _read_csv(p: Path) -> _Table:
         seen[h] = i
     columns: dict[str, list[str]] = {h: [] for h in header}
     cells = []
-    lineno = 1
-    for row in rows[1:]:
-        lineno += 1
+    for lineno, row in zip(starts[1:], rows[1:]):
         if not row or all(not c.strip() for c in row):
             continue
         raw_line = lines[lineno - 1] if lineno - 1 < len(lines) else ""
@@ -309,8 +334,8 @@ def _convert_column(table: _Table, name: str, index: int, var: DataVar, model: C
                 hint=f"'{var.name}' is declared {var.base}; every cell must be a number.",
             )
         value = float(cell)
-        if not np.isfinite(value):
-            raise BnnError(f"Value '{cell}' in column '{name}' is too large.", loc, hint="Rescale the column.")
+        if not np.isfinite(value) or abs(value) > (MAX_INT if is_int else MAX_REAL):
+            raise BnnError(f"Value '{cell}' in column '{name}' is too large.", loc, hint=_too_large_hint(var.base))
         if is_int and value != int(value):
             raise BnnError(
                 f"Column '{name}' holds {cell}, but '{var.name}' is declared int.",
@@ -360,6 +385,12 @@ def _load_npz(p: Path, model: CheckedModel, wanted: list[DataVar]) -> dict[str, 
                 _decl_loc(model, var),
                 hint="Store plain numeric arrays; pickled objects are refused.",
             ) from None
+        if not isinstance(arr, np.ndarray):  # numpy hands back the raw bytes of a member that is not a .npy
+            raise BnnError(
+                f"Array '{var.name}' in {spath} is not a .npy array.",
+                _decl_loc(model, var),
+                hint="Save data with numpy.savez(path, x=..., y=...).",
+            )
         if arr.dtype.kind not in "fiub":
             raise BnnError(
                 f"Array '{var.name}' in {spath} has type {arr.dtype}, not numbers.",
@@ -386,6 +417,14 @@ def _check_array(arr: np.ndarray, var: DataVar, model: CheckedModel, path: str, 
             f"{label} in {path} is {what} at index {list(idx)} (and {int(bad.sum()) - 1} more).",
             _decl_loc(model, var),
             hint="Remove or fix rows with missing or infinite values before fitting.",
+        )
+    big = np.abs(arr) > (MAX_INT if var.base == "int" else MAX_REAL)
+    if big.any():
+        idx = tuple(int(i) for i in np.argwhere(big)[0])
+        raise BnnError(
+            f"{label} in {path} holds {arr[idx]:g} at index {list(idx)}, which is too large.",
+            _decl_loc(model, var),
+            hint=_too_large_hint(var.base),
         )
     if var.base == "int":
         frac = arr != np.round(arr)
@@ -433,12 +472,14 @@ def _bind_dims(
                         f"'{var.name}' has {actual} entries on axis {axis}, but {size} = {dims[size]} "
                         f"(from {origin[size]}).",
                         _decl_loc(model, var),
-                        hint=f"Every variable with dimension {size} must have the same size there.",
+                        hint=f"Every variable with dimension {size} must have the same size there (in {path}).",
                     )
                 dims[size] = actual
                 origin[size] = f"'{var.name}'"
         if arr.shape[0] == 0 if arr.ndim else False:
-            raise BnnError(f"'{var.name}' has no rows.", _decl_loc(model, var), hint="Give at least one data row.")
+            raise BnnError(
+                f"'{var.name}' in {path} has no rows.", _decl_loc(model, var), hint="Give at least one data row."
+            )
     # shapes with offsets (e.g. K-1) are checked once every name is bound
     for var in wanted:
         for axis, size in enumerate(var.shape):
@@ -448,6 +489,7 @@ def _bind_dims(
                     raise BnnError(
                         f"'{var.name}' has {arrays[var.name].shape[axis]} entries on axis {axis}; {size} = {want}.",
                         _decl_loc(model, var),
+                        hint=f"The data in {path} must match the declaration.",
                     )
     for var in wanted:
         arrays[var.name] = arrays[var.name].astype(np.int32 if var.base == "int" else np.float32)

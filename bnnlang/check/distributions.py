@@ -67,6 +67,10 @@ DISTRIBUTIONS: dict[str, DistSpec] = {
 }
 
 # Parameters whose values must be positive when given as literal numbers.
+# likelihoods of the form loc + scale * noise: data standardized for the model are mapped back to their own
+# units by loc -> shift + scale_y * loc, scale -> scale_y * scale (docs/language.md, "standardized")
+LOCATION_SCALE = frozenset({"Normal", "Laplace", "StudentT", "Cauchy"})
+
 POSITIVE_PARAMS = frozenset({"scale", "df", "concentration", "rate", "concentration1", "concentration0"})
 
 # Element-wise functions allowed in expressions: name -> jax expression template.

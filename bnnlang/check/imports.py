@@ -1,8 +1,10 @@
 """Resolve `import` statements to prior definitions.
 
 `std.<module>` names a file in the stdlib; any other module name is a file
-next to the model. Module paths are identifiers joined by dots (the grammar
-guarantees it), so an import can never reach outside those two folders.
+next to the model (`a.b` is `a/b.bnn`). Module paths are identifiers joined by
+dots (the grammar guarantees it: no `/`, no `..`), and a module whose real path
+(symlinks followed) leaves its folder is refused, so an import can never reach
+outside those two folders.
 """
 
 from __future__ import annotations
@@ -24,14 +26,19 @@ def stdlib_dir() -> Path:
     raise FileNotFoundError("bnnlang's stdlib folder is missing from the installation")
 
 
-def module_file(module: tuple[str, ...], model_dir: Path | None) -> Path | None:
+def module_root(module: tuple[str, ...], model_dir: Path | None) -> Path | None:
+    """The folder a module must lie in: the stdlib for `std.*`, else the model's folder."""
     if module[0] == "std":
-        if len(module) < 2:
-            return None
-        return stdlib_dir().joinpath(*module[1:-1], module[-1] + ".bnn")
-    if model_dir is None:
+        return stdlib_dir() if len(module) >= 2 else None
+    return model_dir
+
+
+def module_file(module: tuple[str, ...], model_dir: Path | None) -> Path | None:
+    root = module_root(module, model_dir)
+    if root is None:
         return None
-    return model_dir.joinpath(*module[:-1], module[-1] + ".bnn")
+    names = module[1:] if module[0] == "std" else module
+    return root.joinpath(*names[:-1], names[-1] + ".bnn")
 
 
 def available_modules(model_dir: Path | None) -> list[str]:
@@ -64,10 +71,15 @@ def resolve_imports(program: t.Program, model_dir: Path | None) -> dict[str, tup
                 hint=(guess + " " if guess else "")
                 + "Modules are std.<name> from the stdlib or <name>.bnn beside the model.",
             )
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            raise BnnError(f"Could not read module '{modname}' ({path.name}): {err}.", loc) from None
+        root = module_root(item.module, model_dir)
+        if root is not None and not path.resolve().is_relative_to(root.resolve()):
+            where = "the stdlib" if item.module[0] == "std" else "the model's folder"
+            raise BnnError(
+                f"Module '{modname}' resolves to a file outside {where} (through a symbolic link).",
+                loc,
+                hint="Imports reach only the stdlib and the model's own folder; copy the module next to the model.",
+            )
+        text = _module_text(path, modname, loc)
         module = parse(text, str(path))
         defs = {d.name: d for d in module.items if isinstance(d, t.PriorDef)}
         for bad in (i for i in module.items if not isinstance(i, t.PriorDef)):
@@ -92,3 +104,24 @@ def resolve_imports(program: t.Program, model_dir: Path | None) -> dict[str, tup
                 )
             resolved[name.id] = (modname, defs[name.id], str(path), text)
     return resolved
+
+
+def _module_text(path: Path, modname: str, loc: Location) -> str:
+    """A module's text; a non-UTF-8 byte is located in the module, as it is in a model file."""
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise BnnError(
+            f"Could not read module '{modname}' ({path.name}): {err.strerror}.", loc, hint="Check permissions."
+        ) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        col = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
+        shown = raw.split(b"\n")[line - 1].decode("utf-8", errors="replace")
+        raise BnnError(
+            f"Module '{modname}' is not UTF-8 text (byte 0x{raw[err.start]:02x}).",
+            Location(str(path), line, col, None, shown),
+            hint="Save the module as UTF-8 text.",
+        ) from None

@@ -6,6 +6,7 @@ bad value gets the same message from either place.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,8 @@ class Setting:
             return value
         if isinstance(value, str):
             value = float(value)
+        if not math.isfinite(value):  # inf and nan pass every range comparison below
+            raise ValueError(self.describe())
         if self.kind is int and value != int(value):
             raise ValueError(self.describe())
         if self.kind is bool:
@@ -247,7 +250,7 @@ def validate_setting(method: str, key: str, value: Any, loc: Location) -> Any:
     spec = table[key]
     try:
         return spec.validate(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         guess = did_you_mean(str(value), spec.choices) if spec.kind is str else None
         shown = f"'{value}'" if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else value
         raise BnnError(

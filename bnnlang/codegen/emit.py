@@ -2,13 +2,16 @@
 
 The program printed by `bnnc compile` is the program `bnnc run` executes (one
 path). It imports only jax and numpyro (and tinygp for GP kernels). Only identifiers and numbers validated
-by the grammar reach it: names are emitted as Python identifiers (Python
-keywords get a trailing '_') or inside repr()'d string literals, numbers via
-float(); nothing from the .bnn file is pasted in as text.
+by the grammar reach it: names are emitted as Python identifiers (a Python
+keyword, or a name the program itself uses, becomes `_bnn_NAME`) or inside
+string literals, numbers via repr(float()); nothing from the .bnn file is pasted
+in as text.
 """
 
 from __future__ import annotations
 
+import keyword
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -33,14 +36,30 @@ _PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "neg": 3, "^": 4, "atom": 5}
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
 
+# Names the generated program binds at module level, imports, or reads as builtins. A model name equal
+# to one of them (or to a Python keyword) would shadow it or not parse, so it is emitted as `_bnn_NAME`:
+# model names cannot start with "_" (the grammar), so that spelling collides with no other model name.
+GENERATED_NAMES = frozenset(
+    """jax jnp numpyro dist tinygp np math sys model main DATA DIM_ARGS DETERMINISTIC GP_NORMAL STANDARDIZED
+    INFER int float len range sorted KeyError TypeError ValueError""".split()
+) | frozenset(keyword.kwlist)
+
+
 def _ident(name: str) -> str:
     # Defence in depth: the grammar already guarantees this.
     if not _IDENT.match(name):
         raise ValueError(f"not an identifier: {name!r}")
-    return py_name(name)
+    return f"_bnn_{name}" if name in GENERATED_NAMES else name
+
+
+def python_name(name: str) -> str:
+    """The identifier a bnnlang name has in the generated program (for code that looks it up there)."""
+    return _ident(name)
 
 
 def _num(value: float) -> str:
+    if not math.isfinite(value):  # repr() would give `inf`, a name (the parser refuses such numbers)
+        raise ValueError(f"not a finite number: {value!r}")
     return repr(float(value))
 
 
@@ -114,6 +133,25 @@ class Emitter:
     def _paren(text: str, prec: int, parent: int) -> str:
         return f"({text})" if prec < parent else text
 
+    @property
+    def standardized(self) -> list[str]:
+        return [v.name for v in self.m.data.values() if v.standardized]
+
+    def observed_dist(self, obs: t.Observe, ctx: _Ctx) -> str:
+        """The likelihood in the data's own units: a standardized target's loc and scale are mapped back."""
+        if not self.m.data[obs.name].standardized:
+            return self.dist(obs.dist, ctx)
+        spec = DISTRIBUTIONS[obs.dist.func]
+        n = obs.name if _ident(obs.name) else ""  # `_shift_NAME` takes the name as written
+        args = {
+            **{k: _num(v) for k, v in spec.defaults.items()},
+            **dict(zip(spec.params, (self.expr(a, ctx) for a in obs.dist.args))),
+        }
+        args.update({kw.name: self.expr(kw.value, ctx) for kw in obs.dist.kwargs})
+        args["loc"] = f"_shift_{n} + _scale_{n} * ({args['loc']})"
+        args["scale"] = f"_scale_{n} * ({args['scale']})"
+        return f"dist.{spec.name}({', '.join(f'{_ident(k)}={v}' for k, v in args.items())})"
+
     def dist(self, call: t.Call, ctx: _Ctx) -> str:
         spec = DISTRIBUTIONS[call.func]
         args = [self.expr(a, ctx) for a in call.args]
@@ -176,6 +214,11 @@ class Emitter:
         )
         self.emit("return 1.0 if rows is None or name not in rows else rows[name] / size", 1)
         self.emit()
+        if self.standardized:
+            self.emit()
+            for line in SCALING_HELPERS.splitlines():
+                self.emit(line)
+            self.emit()
         if m.gps or m.function_priors:
             for line in GP_HELPERS.splitlines():
                 self.emit(line)
@@ -260,19 +303,39 @@ class Emitter:
 
     def model_function(self) -> None:
         m = self.m
-        inputs = [_ident(v.name) for v in m.inputs]
-        observed = [f"{_ident(v.name)}=None" for v in m.observed]
-        kwonly = [_ident(d) for d in m.arg_dims]
-        kwonly += [f"_Z_{_ident(g.name)}=None" for g in m.gps.values() if g.mode == "sparse"]
+        # Callers pass data and dims by their model names; one that is not a free Python name here
+        # (`class`, `jnp`) arrives in `**_kw` and is bound to its `_bnn_` spelling.
+        by_kw = [n for n in [v.name for v in m.inputs + m.observed] + m.arg_dims if _ident(n) != n]
+        inputs = [_ident(v.name) for v in m.inputs if v.name not in by_kw]
+        observed = [f"{_ident(v.name)}=None" for v in m.observed if v.name not in by_kw]
+        kwonly = [_ident(d) for d in m.arg_dims if d not in by_kw]
+        # `_Z_NAME` as api.Model.gp_inputs spells it
+        kwonly += [f"_Z_{py_name(g.name)}=None" for g in m.gps.values() if g.mode == "sparse"]
         kwonly += ["_train=None"] if m.gps else []
         kwonly += ["_key=None"] if any(fp.spread for fp in m.function_priors) else []
+        # `_shift_NAME` with NAME as written: a valid identifier even where NAME alone is a Python keyword
+        kwonly += [f"_{k}_{v}=None" for v in self.standardized for k in ("shift", "scale")]
         kwonly += ["_rows=None"]
-        sig = inputs + observed + ["*"] + kwonly
+        sig = inputs + observed + ["*"] + kwonly + (["**_kw"] if by_kw else [])
         self.emit()
         self.emit(f"def model({', '.join(sig)}):")
         self.emit('"""The joint density: priors first, then the likelihood of the observed data."""', 1)
+        observed_names = {v.name for v in m.observed}
+        for n in by_kw:
+            self.emit(f'{_ident(n)} = _kw.pop("{n}"{", None" if n in observed_names else ""})', 1)
+        if by_kw:
+            self.emit("if _kw:", 1)
+            self.emit('raise TypeError(f"model() got unexpected keyword arguments {sorted(_kw)}")', 2)
         for dim, (var, axis) in m.input_dims.items():
             self.emit(f"{_ident(dim)} = {_ident(var)}.shape[{axis}]", 1)
+        for v in self.standardized:
+            n = _ident(v)
+            self.emit(f'_need_scaling("{v}", _shift_{v}, _scale_{v})', 1)
+            if not m.data[v].observed:
+                self.emit(f"{n} = ({n} - _shift_{v}) / _scale_{v}", 1)
+            if m.gps:  # a GP predicts from its training data, which the model sees in standardized units
+                self.emit("if _train is not None:", 1)
+                self.emit(f'_train = {{**_train, "{v}": (_train["{v}"] - _shift_{v}) / _scale_{v}}}', 2)
         ctx = _Ctx()
         for p in m.params:
             shape = m.param_shapes[p.name]
@@ -296,7 +359,7 @@ class Emitter:
         for obs in m.observes:
             var = m.data[obs.name]
             rows = _size(var.shape[0])
-            d = self.dist(obs.dist, ctx)
+            d = self.observed_dist(obs, ctx)
             if len(var.shape) > 1:
                 d = f"{d}.expand({_shape(var.shape)}).to_event({len(var.shape) - 1})"
             plate = f'numpyro.plate("{var.shape[0]}", {rows})'
@@ -328,6 +391,8 @@ class Emitter:
         if m.gps:
             normal = {g.observed: g.name for g in m.gps.values() if g.observed}
             self.emit(f"GP_NORMAL = {normal!r}  # observed variable: the GP that is its Normal mean")
+        if self.standardized:
+            self.emit(f"STANDARDIZED = {self.standardized!r}  # centred and scaled by _scaling(training data)")
         self.emit(f"INFER = {{{', '.join(f'{k!r}: {v!r}' for k, v in s.items())}}}")
         self.emit()
         self.emit()
@@ -342,6 +407,8 @@ class Emitter:
         self.emit("data = np.load(path, allow_pickle=False)", 1)
         self.emit("kwargs = {k: jnp.asarray(data[k]) for k in DATA + DIM_ARGS if k in data}", 1)
         self.emit("kwargs.update({k: int(kwargs[k]) for k in DIM_ARGS if k in kwargs})", 1)
+        if self.standardized:
+            self.emit("kwargs.update(_scaling(kwargs))", 1)
         self.emit("kernel = NUTS(", 1)
         self.emit("model,", 2)
         self.emit("target_accept_prob=INFER['target_accept'],", 2)
@@ -366,6 +433,26 @@ class Emitter:
         self.emit()
         self.emit('if __name__ == "__main__":')
         self.emit("main()", 1)
+
+
+SCALING_HELPERS = '''
+def _scaling(data):
+    """Shift and scale of each STANDARDIZED variable: its mean and sd over the rows of the training data."""
+    out = {}
+    for name in STANDARDIZED:
+        v = jnp.asarray(data[name], dtype=jnp.result_type(float))
+        sd = v.std(axis=0)
+        out["_shift_" + name] = v.mean(axis=0)
+        out["_scale_" + name] = jnp.where(sd > 0, sd, 1.0)  # a constant column is only centred
+    return out
+
+
+def _need_scaling(name, shift, scale):
+    if shift is None or scale is None:
+        raise ValueError(
+            f"'{name}' is standardized: pass the training data's statistics, model(..., **_scaling(training_data))"
+        )
+'''.lstrip()
 
 
 def _network_calls(node, networks: dict[str, CheckedNetwork]) -> list[t.Call]:

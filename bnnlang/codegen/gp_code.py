@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..check.checker import CheckedModel, Size
+from ..check.checker import CheckedModel, Size, py_name
 from ..check.distributions import KERNELS
 from ..check.gp import CheckedFunctionPrior, CheckedGP
 from ..syntax import tree as t
@@ -141,13 +141,14 @@ class GPCode:
             return
         if g.mode == "sparse":
             m = g.inducing
-            e(f"if _Z_{n} is None:  # `bnnc run` passes the inducing inputs of the full training data", 1)
+            z = f"_Z_{py_name(g.name)}"  # the keyword api.Model.gp_inputs passes
+            e(f"if {z} is None:  # `bnnc run` passes the inducing inputs of the full training data", 1)
             train_x = self.input_code(g, ctx, train=True)
-            e(f"_Z_{n} = _gp_inducing(_X_{n} if _train is None else {train_x}, {m})", 2)
-            e(f"_L_{n} = jnp.linalg.cholesky(_gp_cov(_k_{n}, _Z_{n}, {jitter}))", 1)
+            e(f"{z} = _gp_inducing(_X_{n} if _train is None else {train_x}, {m})", 2)
+            e(f"_L_{n} = jnp.linalg.cholesky(_gp_cov(_k_{n}, {z}, {jitter}))", 1)
             shape = white_shape_1.format(rows=m)
             e(f'_u_{n} = numpyro.sample("{g.name}.white", dist.Normal(0, 1).expand({shape}).to_event({events}))', 1)
-            e(f"_m_{n}, _v_{n} = _gp_conditional(_k_{n}, _Z_{n}, _L_{n}, _u_{n}, _X_{n})", 1)
+            e(f"_m_{n}, _v_{n} = _gp_conditional(_k_{n}, {z}, _L_{n}, _u_{n}, _X_{n})", 1)
             e("if _train is None:", 1)
             e(f"{n} = {mean} + {_t(f'_m_{n}', g)}", 2)
             e("else:", 1)
@@ -175,7 +176,10 @@ class GPCode:
         e("if _train is None:", 1)
         e(f"_L_{n} = jnp.linalg.cholesky(_gp_cov(_k_{n}, _X_{n}, {noise} ** 2 + {jitter}))", 2)
         loc = f"jnp.broadcast_to({mean}, _X_{n}.shape[:1])"
-        e(f'numpyro.sample("{g.observed}", dist.MultivariateNormal({loc}, scale_tril=_L_{n}), obs={obs})', 2)
+        tril = f"_L_{n}"
+        if self.m.data[g.observed].standardized:  # the GP lives in standardized units, the data in their own
+            loc, tril = f"_shift_{g.observed} + _scale_{g.observed} * {loc}", f"_scale_{g.observed} * {tril}"
+        e(f'numpyro.sample("{g.observed}", dist.MultivariateNormal({loc}, scale_tril={tril}), obs={obs})', 2)
         e("else:", 1)
         e(f"with {plate}:", 2)
         e(f'numpyro.sample("{g.observed}", {dist_code}, obs={obs})', 3)
@@ -194,8 +198,8 @@ class GPCode:
 
     def function_prior_def(self, fp: CheckedFunctionPrior, ctx) -> None:
         """A module-level function giving the prior's GP, which `bnnc fit-prior` also calls."""
-        net = self.ident(fp.network)
-        self.emit(f"def _prior_gp_{net}({', '.join(self.function_prior_params(fp))}):", 0)
+        # `_prior_gp_NAME` with NAME as written: `bnnc fit-prior` looks it up by the network's name
+        self.emit(f"def _prior_gp_{fp.network}({', '.join(self.function_prior_params(fp))}):", 0)
         self.emit(f'"""The GP of {fp.network}\'s function-space prior: (mean, kernel, jitter)."""', 1)
         self.emit(f"return {self.expr(fp.mean, ctx)}, {self.kernel(fp.kernel, ctx)}, {fp.jitter!r}", 1)
         self.emit("", 0)
@@ -228,8 +232,8 @@ class GPCode:
             e("# that need a fixed log density (NUTS, MILE) give no key and use one draw, from key 0", 1)
             key = f"jax.random.fold_in(jax.random.PRNGKey(0) if _key is None else _key, {index})"
             e(f"_c_{net} = _c_{net} + {fp.spread!r} * jax.random.normal({key}, _c_{net}.shape)", 1)
-        e(f"_mc_{net}, _kc_{net}, _jc_{net} = _prior_gp_{net}({', '.join(self.function_prior_params(fp))})", 1)
-        e(f"_fc_{net} = _gp_features({net}(_p_{net}, _c_{net})) - _mc_{net}", 1)
+        e(f"_mc_{net}, _kc_{net}, _jc_{net} = _prior_gp_{fp.network}({', '.join(self.function_prior_params(fp))})", 1)
+        e(f"_fc_{net} = _gp_features({net}(_p_{fp.network}, _c_{net})) - _mc_{net}", 1)
         e(f"_Lc_{net} = jnp.linalg.cholesky(_gp_cov(_kc_{net}, _c_{net}, _jc_{net}))", 1)
         logp = f"dist.MultivariateNormal(scale_tril=_Lc_{net}).log_prob(_fc_{net}.T).sum()"
         e(f'numpyro.factor("{fp.network}.function_prior", {logp})', 1)

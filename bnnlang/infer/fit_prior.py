@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..check.checker import CheckedModel, CheckedNetwork
+from ..codegen.emit import python_name
 from ..errors import BnnError, Location
 
 
@@ -140,7 +141,7 @@ def fit_prior(
         ) from None
     net = checked.networks[network]
     layers = _sizes(net, checked.consts, where)
-    forward = getattr(program, network)
+    forward = getattr(program, python_name(network))
     X0 = jnp.asarray(context, dtype=jnp.float32)
     outputs = layers[-1][2]
 

@@ -45,17 +45,20 @@ def fixed_values(idata) -> dict[str, jnp.ndarray]:
 
 
 def with_training_data(program: ModuleType, idata, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """A GP model predicts from its training data: add it (ArviZ's observed_data and constant_data groups)
-    as `_train`, with sparse GPs' inducing inputs, unless the caller gave them."""
+    """What the model takes from its training run (ArviZ's observed_data and constant_data groups), unless
+    the caller gave it: standardized variables' training statistics (`_shift_x`, `_scale_x`) and, for a GP
+    model, the training data as `_train`, with sparse GPs' inducing inputs."""
     import inspect
 
     params = inspect.signature(program.model).parameters
-    if "_train" not in params or kwargs.get("_train") is not None:
-        return kwargs
     train: dict[str, np.ndarray] = {}
     for group in ("constant_data", "observed_data"):
         if group in idata.groups():
             train.update({k: np.asarray(v.values) for k, v in idata[group].data_vars.items()})
+    stats = {k: train.pop(k) for k in list(train) if k.startswith(("_shift_", "_scale_")) and k in params}
+    kwargs = {**kwargs, **{k: v for k, v in stats.items() if kwargs.get(k) is None}}
+    if "_train" not in params or kwargs.get("_train") is not None:
+        return kwargs
     extra = {k: train.pop(k) for k in list(train) if k.startswith("_Z_") and k in params}
     return {**kwargs, **extra, "_train": train}
 
@@ -193,8 +196,10 @@ def log_predictive_density(
             if obs in out and gp in tr and not tr[gp]["is_observed"]:
                 f, y = _base_dist(tr[gp]["fn"]), _base_dist(tr[obs]["fn"])
                 if isinstance(f, dist.Normal) and isinstance(y, dist.Normal):
-                    scale = jnp.sqrt(f.scale**2 + y.scale**2)
-                    out[obs] = dist.Normal(f.loc, scale).log_prob(tr[obs]["value"])
+                    # y's loc is shift + b * f (b = 1 unless y is standardized): y ~ N(shift + b m, b^2 v + s^2)
+                    b = data.get(f"_scale_{obs}", 1.0)
+                    loc = y.loc + b * (f.loc - tr[gp]["value"])
+                    out[obs] = dist.Normal(loc, jnp.sqrt(b**2 * f.scale**2 + y.scale**2)).log_prob(tr[obs]["value"])
         return out
 
     n = next(iter(params.values())).shape[0]

@@ -219,6 +219,8 @@ def _item(item: t.Item) -> _Node:
                 text = f"{d.name}: {format_type(d.type)}"
                 if d.columns is not None:
                     text += f" from ({', '.join(n.id for n in d.columns)})"
+                if d.standardized:
+                    text += " standardized"
                 children.append(_simple(text, d.span))
         return _block("data", item, children, item.span.line)
     if isinstance(item, t.Network):

@@ -8,10 +8,11 @@ dataclasses, and parse errors are rewritten into located messages with a hint
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from ..errors import BnnError, Location, did_you_mean, source_line
 from . import tree as t
@@ -19,7 +20,7 @@ from . import tree as t
 _PACKAGE = Path(__file__).resolve().parent.parent
 GRAMMAR_CANDIDATES = (_PACKAGE / "_grammar" / "bnn.lark", _PACKAGE.parent / "grammar" / "bnn.lark")
 KEYWORDS = ("import", "data", "param", "network", "gp", "prior", "observe", "infer")
-RESERVED = KEYWORDS + ("default", "value", "real", "int", "in", "from", "on", "at")
+RESERVED = KEYWORDS + ("default", "value", "real", "int", "in", "from", "on", "at", "standardized")
 MAX_SOURCE_BYTES = 8 * 1024 * 1024
 MAX_NESTING = 200
 
@@ -70,8 +71,16 @@ def _tok_span(tok: Token) -> t.Span:
     return t.Span(tok.line, tok.column, tok.end_line, tok.end_column)
 
 
+def _float(tok: Token) -> float:
+    """A NUMBER token's value; one too large for a float (1e400) is refused, as nothing downstream can use inf."""
+    value = float(tok)
+    if not math.isfinite(value):
+        raise _NumberError(tok)
+    return value
+
+
 def _int_of(tok: Token) -> int:
-    return int(float(tok))
+    return int(_float(tok))
 
 
 @v_args(meta=True, inline=True)
@@ -95,11 +104,11 @@ class _Build(Transformer):
     def data_block(self, meta, *items):
         return t.DataBlock(tuple(items), _span(meta), meta.end_line)
 
-    def data_decl(self, meta, name, type_expr, columns):
-        return t.DataDecl(str(name), type_expr, columns, _span(meta))
+    def data_decl(self, meta, name, type_expr, columns, standardized):
+        return t.DataDecl(str(name), type_expr, columns, _span(meta), standardized is not None)
 
     def dim_const(self, meta, name, number):
-        return t.DimConst(str(name), t.Number(float(number), str(number), _tok_span(number)), _span(meta))
+        return t.DimConst(str(name), t.Number(_float(number), str(number), _tok_span(number)), _span(meta))
 
     def columns(self, meta, names):
         return names
@@ -181,10 +190,10 @@ class _Build(Transformer):
         return t.PriorParam(str(name), default, _span(meta))
 
     def signed_number(self, meta, tok):
-        return t.Number(float(tok), str(tok), _tok_span(tok))
+        return t.Number(_float(tok), str(tok), _tok_span(tok))
 
     def neg_number(self, meta, tok):
-        return t.Number(-float(tok), "-" + str(tok), _span(meta))
+        return t.Number(-_float(tok), "-" + str(tok), _span(meta))
 
     def value_stmt(self, meta, call):
         return (call, _span(meta))
@@ -198,7 +207,7 @@ class _Build(Transformer):
 
     # expressions --------------------------------------------------------
     def number(self, meta, tok):
-        return t.Number(float(tok), str(tok), _span(meta))
+        return t.Number(_float(tok), str(tok), _span(meta))
 
     def name(self, meta, tok):
         return t.Name(str(tok), _span(meta))
@@ -240,6 +249,11 @@ class _DimError(Exception):
         self.tok = tok
 
 
+class _NumberError(Exception):
+    def __init__(self, tok: Token) -> None:
+        self.tok = tok
+
+
 def _is_int_text(tok: Token) -> bool:
     return str(tok).isdigit()
 
@@ -262,6 +276,8 @@ def parse(source: str, path: str = "<string>") -> t.Program:
             Location(path, 0),
             hint="A model file holds the model; put data in a CSV, NPZ or Parquet file.",
         )
+    if "\r" in source:  # old Mac line ends: a comment (`#` to "\n") would swallow the rest of the file
+        source = source.replace("\r\n", "\n").replace("\r", "\n")
     _check_nesting(source, path)
     _comment_sink.items = []
     try:
@@ -269,14 +285,14 @@ def parse(source: str, path: str = "<string>") -> t.Program:
         items = _Build().transform(lark_tree)
     except UnexpectedInput as err:
         raise _parse_error(err, source, path) from None
-    except RecursionError:
-        raise BnnError(
-            "The model nests expressions too deeply to read.",
-            Location(path, 1, 1, None, source_line(source, 1)),
-            hint="Split very long expressions into params or simpler terms.",
-        ) from None
-    except Exception as err:  # Lark wraps transformer errors in VisitError
-        inner = getattr(err, "orig_exc", None)
+    except (RecursionError, VisitError) as err:  # Lark wraps errors raised in a transformer method in VisitError
+        inner = err.orig_exc if isinstance(err, VisitError) else err
+        if isinstance(inner, RecursionError):
+            raise BnnError(
+                "The model nests expressions too deeply to read.",
+                Location(path, 1, 1, None, source_line(source, 1)),
+                hint="Split very long expressions into params or simpler terms.",
+            ) from None
         if isinstance(inner, _DimError):
             tok = inner.tok
             raise BnnError(
@@ -284,10 +300,22 @@ def parse(source: str, path: str = "<string>") -> t.Program:
                 _loc(path, source, tok.line, tok.column, tok.end_column),
                 hint="Dimensions are whole numbers (like 3) or names bound by the data (like N).",
             ) from None
+        if isinstance(inner, _NumberError):
+            tok = inner.tok
+            raise BnnError(
+                f"The number {_short(str(tok))} is too large: it is beyond the range of a float (about 1.8e308).",
+                _loc(path, source, tok.line, tok.column, tok.end_column),
+                hint="Write a smaller number; rescale the quantity if it really is this large.",
+            ) from None
         raise
     comments = tuple(_comment_sink.items)
     _comment_sink.items = []
     return t.Program(items, comments, path, source)
+
+
+def _short(text: str, limit: int = 40) -> str:
+    """A token's text for a message, cut to `limit` characters (a number can be thousands of digits long)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _loc(path: str, source: str, line: int, column: int, end_column: int | None = None) -> Location:
@@ -398,7 +426,7 @@ def _parse_error(err: UnexpectedInput, source: str, path: str) -> BnnError:
             hint = "Remove the stray control or non-printing character."
         else:
             hint = "Names are letters, digits and '_'; comments start with '#'."
-        shown = ch if ch.isprintable() else repr(ch)
+        shown = ch if ch.isprintable() else repr(ch)[1:-1]  # '\x0b', not ''\x0b''
         return BnnError(f"Unexpected character '{shown}'.", loc, hint=hint)
 
     if isinstance(err, (UnexpectedToken, UnexpectedEOF)):

@@ -155,6 +155,7 @@ class DataDecl:
     type: TypeExpr
     columns: tuple[Name, ...] | None = None
     span: Span = _span()
+    standardized: bool = False  # centred and scaled with the training data's statistics (docs/language.md)
 
 
 @dataclass(frozen=True)
