@@ -149,7 +149,7 @@ def _crash_log(text: str) -> str:
     folder = Path(base) / "bnnlang" / "crashes"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"crash-{datetime.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}.log"
+        path = folder / f"crash-{datetime.datetime.now():%Y%m%d-%H%M%S-%f}-{os.getpid()}.log"  # one per crash
         path.write_text(f"bnnc {__version__}\nargv: {sys.argv}\n\n{text}", encoding="utf-8")
         return str(path)
     except OSError:

@@ -31,6 +31,7 @@ from numpyro import handlers
 from numpyro.infer.util import log_density
 
 from bnnlang.api import Model, open_run
+from bnnlang.check.checker import NUMPYRO_ARGUMENTS
 from bnnlang.check.imports import resolve_imports, stdlib_dir
 from bnnlang.cli import main
 from bnnlang.codegen.emit import GENERATED_NAMES
@@ -457,6 +458,7 @@ gp {F} ~ GP(0, RBF({LS}), inducing = 3) on {X}
 observe {Y} ~ Normal({F} + {NET}({X}), {S})
 """
 GP_SLOTS = ["X", "N", "Y", "LS", "S", "NET", "F"]
+DATA_SLOTS = {"X", "Y", "W"}  # data variables (passed to NumPyro's functions as keyword arguments)
 # GP code is slow to evaluate eagerly: its rotation uses the names GP code itself touches.
 GP_HOSTILE = "jax jnp jnp_ tinygp dist numpyro model main GP_NORMAL lambda class None len range sorted".split()
 ROWS = np.random.default_rng(0).normal(size=(6, 4)).round(4)
@@ -498,13 +500,20 @@ def test_hostile_names_in_every_position_leave_the_model_unchanged(
     draws and log density as the model with plain names: nothing shadowed, nothing merged."""
     assert not set(hostile) & set(RESERVED) and len(set(hostile)) == len(hostile) >= len(slots)
     ref_logp, ref_values, ref_sites = density(template, plain(slots), columns, tmp_path)
+    refused = 0
     for k in range(len(hostile)):
         names = {s: hostile[(k + j) % len(hostile)] for j, s in enumerate(slots)}
+        if any(names[s] in NUMPYRO_ARGUMENTS for s in DATA_SLOTS & set(slots)):
+            with pytest.raises(BnnError, match="cannot name data"):  # see test_data_named_like_numpyros_...
+                Model.from_source(template.format(**names))
+            refused += 1
+            continue
         logp, values, sites = density(template, names, columns, tmp_path)
         rename = {v: names[s] for s, v in plain(slots).items()}
         assert sites == [".".join(rename.get(p, p) for p in s.split(".")) for s in ref_sites], names
         assert logp == pytest.approx(ref_logp, rel=1e-6), names
         assert all(np.array_equal(a, b) for a, b in zip(values, ref_values)), names
+    assert refused < len(hostile) // 4
 
 
 def test_every_builtin_and_global_of_the_program_is_guarded() -> None:
@@ -694,23 +703,29 @@ def test_the_standalone_program_runs_with_hostile_names(hostile_run: dict[str, A
     assert "numpyro" in out and "model.0.weight" in out  # print_summary names the hostile sites
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="infer/nuts.py passes data as **kwargs to MCMC.run (rng_key, self, init_params collide) and "
-    "infer/arviz_data.py to log_likelihood (model, posterior_samples collide)",
-)
-@pytest.mark.parametrize("name", ["rng_key", "self", "model"])
-def test_data_named_like_numpyros_own_arguments_runs(name: str, tmp_path: Path) -> None:
-    """A data variable may be called `model` or `rng_key`: the model compiles (its program takes it by
-    keyword), so the backends must not pass it where numpyro's own arguments are."""
-    model = Model.from_source(
+@pytest.mark.parametrize("name", sorted(NUMPYRO_ARGUMENTS))
+def test_data_named_like_numpyros_own_arguments_is_refused(name: str, tmp_path: Path) -> None:
+    """The backends pass data to MCMC.run, log_likelihood, get_trace and Predictive as keyword arguments, beside
+    their own (`rng_key`, `model`, `self`, ...): such a data name is refused before anything runs (it used to
+    crash a run with exit 3), and the checker's list holds every argument of those functions."""
+    import inspect
+
+    from numpyro.handlers import trace
+    from numpyro.infer import MCMC, Predictive, log_likelihood
+
+    own = set()
+    for fn in (MCMC.run, log_likelihood, trace.get_trace, Predictive.__call__):
+        own |= {
+            p.name for p in inspect.signature(fn).parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        }
+    assert own == NUMPYRO_ARGUMENTS
+    (tmp_path / "m.bnn").write_text(
         f"data {{ {name}: real[N, 1]  y: real[N] }}\nnetwork mlp({name}) -> real[N] {{ dense(1) }}\n"
-        f"observe y ~ Normal(mlp({name}), 1)\ninfer nuts(chains = 1, warmup = 10, samples = 10)\n"
+        f"observe y ~ Normal(mlp({name}), 1)\n"
     )
     np.savez(tmp_path / "d.npz", **{name: ROWS[:, :1], "y": ROWS[:, 1]})
-    run = model.run(tmp_path / "d.npz")
-    assert run.idata.posterior["mlp.0.weight"].shape == (1, 10, 1, 1)
+    assert main(["run", str(tmp_path / "m.bnn"), "--data", str(tmp_path / "d.npz"), "-o", str(tmp_path / "r")]) == 2
+    assert not (tmp_path / "r").exists()
 
 
 # ================================================================ 3. reports escape everything

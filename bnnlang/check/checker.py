@@ -42,6 +42,12 @@ PYTHON_RESERVED = frozenset(
 )
 
 
+# arguments of MCMC.run, log_likelihood, Trace.get_trace and Predictive.__call__, which take the data as **kwargs
+NUMPYRO_ARGUMENTS = frozenset(
+    {"rng_key", "self", "init_params", "extra_fields", "model", "posterior_samples", "parallel", "batch_ndims"}
+)
+
+
 def py_name(name: str) -> str:
     """The Python identifier used for a bnnlang name in generated code."""
     return name + "_" if name in PYTHON_RESERVED else name
@@ -366,6 +372,13 @@ class Checker:
                 entry.span,
                 "Each data variable, dimension, param, network and prior needs its own name.",
             )
+        if name in ("fan_in", "fan_out"):  # a model-level name would be hidden inside every layer prior
+            raise self.error(
+                f"Inside layer priors '{name}' is the layer's number of {name.replace('fan_', '')}puts; "
+                "it cannot also name a model-level variable.",
+                entry.span,
+                f"Choose another name, e.g. `{name}_scale`.",
+            )
         if name in DISTRIBUTIONS or name in FUNCTIONS:
             raise self.error(
                 f"'{name}' is the name of a built-in {'distribution' if name in DISTRIBUTIONS else 'function'}.",
@@ -416,6 +429,13 @@ class Checker:
                         item.span,
                         "Make the width match the column list.",
                     )
+            if item.name in NUMPYRO_ARGUMENTS:
+                raise self.error(
+                    f"'{item.name}' cannot name data: the data are passed to NumPyro's inference functions "
+                    f"as keyword arguments, beside their own argument '{item.name}'.",
+                    item.span,
+                    f"Rename it, e.g. `{item.name}_x`; a matrix can take CSV columns of any name with `from (...)`.",
+                )
             self.data[item.name] = DataVar(item, shape, bound)
             self.scope[item.name] = Entry(DATA, shape, item.span, item.type.base)
             self.used_data[item.name] = False
