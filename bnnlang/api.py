@@ -60,7 +60,7 @@ def read_source(path: str | Path) -> str:
         pos = text.index("\x00")
         line = text[:pos].count("\n") + 1
         col = pos - (text.rfind("\n", 0, pos) + 1) + 1
-        shown = text.splitlines()[line - 1].replace("\x00", " ")
+        shown = text.split("\n")[line - 1].replace("\x00", " ")  # lines as counted above (not splitlines)
         raise BnnError(
             "The file contains NUL bytes; it is not a text model.",
             Location(spath, line, col, None, shown),
