@@ -22,7 +22,7 @@ from .check.checker import CheckedModel, check, py_name
 from .check.data import BoundData, load_data
 from .check.settings import InferSettings
 from .codegen import generate
-from .errors import BnnError, Location
+from .errors import BnnError, Location, undecodable_byte
 from .syntax import tree as t
 from .syntax.parser import parse
 
@@ -48,12 +48,9 @@ def read_source(path: str | Path) -> str:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        col = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
-        shown = raw.split(b"\n")[line - 1].decode("utf-8", errors="replace")
         raise BnnError(
             f"The file is not UTF-8 text (byte 0x{raw[err.start]:02x}).",
-            Location(spath, line, col, None, shown),
+            undecodable_byte(spath, raw, err),
             hint="Save the model as UTF-8 text.",
         ) from None
     if "\x00" in text:

@@ -20,6 +20,14 @@ class Location:
     source_line: str | None = None
 
 
+def undecodable_byte(path: str, raw: bytes, err: UnicodeDecodeError) -> Location:
+    """Where a file stops being UTF-8: the line and column of the bad byte, with that line for the frame."""
+    line = raw[: err.start].count(b"\n") + 1
+    col = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
+    shown = raw.split(b"\n")[line - 1].decode("utf-8", errors="replace")
+    return Location(path, line, col, None, shown)
+
+
 class BnnError(Exception):
     """A problem in the user's model, data or settings (exit code 2)."""
 

@@ -88,14 +88,11 @@ def staged_complete(target: Path) -> bool:
 def promote(target: Path) -> None:
     """Rename the stage into place, replacing the run that was there (and any left by a killed promotion)."""
     target = Path(target)
-    old = None
     if target.exists():
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        os.replace(target, old)
+        os.replace(target, target.parent / f".{target.name}.old-{os.getpid()}")
     os.replace(stage_dir(target), target)
-    for leftover in [old, *target.parent.glob(f".{target.name}.old-*")]:
-        if leftover is not None:
-            shutil.rmtree(leftover, ignore_errors=True)
+    for old in target.parent.glob(f".{target.name}.old-*"):
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _fsync(path: Path) -> None:

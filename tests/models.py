@@ -15,6 +15,7 @@ Two models:
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +122,8 @@ def load_benchmark(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def bnnc_argv(*args: str) -> list[str]:
+    """`bnnc ARGS` as a subprocess command with this interpreter (no reliance on the entry point being on PATH)."""
+    return [sys.executable, "-c", "from bnnlang.cli import entry; entry()", *args]

@@ -15,24 +15,19 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import arviz as az
 import numpy as np
 import pytest
+from models import bnnc_argv, mlp_1d_source, sin_data, write_xy_csv
 
 from bnnlang.api import open_run
 from bnnlang.errors import BnnError
-from tests.models import mlp_1d_source, sin_data, write_xy_csv
 
 NUTS = mlp_1d_source("infer nuts(chains = 2, warmup = 200, samples = 200)")
 SGHMC = mlp_1d_source("infer sghmc(chains = 2, warmup = 300, samples = 800, batch_size = 16, checkpoint_every = 200)")
-
-
-def _bnnc(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from bnnlang.cli import entry; entry()", *args]
 
 
 class Sandbox:
@@ -64,10 +59,12 @@ class Sandbox:
         return {str(p.relative_to(self.root)) for p in self.root.rglob("*")}
 
     def run_args(self, out: Path) -> list[str]:
-        return _bnnc("run", str(self.inputs / "m.bnn"), "--data", str(self.inputs / "d.csv"), "-o", str(out), "-q")
+        return bnnc_argv("run", str(self.inputs / "m.bnn"), "--data", str(self.inputs / "d.csv"), "-o", str(out), "-q")
 
     def call(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run(_bnnc(*args), capture_output=True, text=True, timeout=timeout, env=self.env, cwd=self.cwd)
+        return subprocess.run(
+            bnnc_argv(*args), capture_output=True, text=True, timeout=timeout, env=self.env, cwd=self.cwd
+        )
 
 
 def _draws(run_dir: Path) -> dict[str, np.ndarray]:

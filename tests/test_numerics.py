@@ -7,12 +7,11 @@ is Gaussian with precision I / s0^2 + A'A / noise^2, computed here in float64.
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import arviz as az
 import numpy as np
 import pytest
-from models import LINREG_NOISE, linreg_draws, save_linreg_data
+from models import LINREG_NOISE, bnnc_argv, linreg_draws, save_linreg_data
 
 from bnnlang.api import Model
 
@@ -83,9 +82,8 @@ def test_x64_runs_in_float64_and_matches_the_exact_posterior(tmp_path, data):
     path, x, y = data
     (tmp_path / "m.bnn").write_text(SOURCE.format(s="", s0=1.0, noise=LINREG_NOISE))
     out = tmp_path / "run"
-    cmd = [sys.executable, "-c", "from bnnlang.cli import entry; entry()"]
     done = subprocess.run(
-        cmd + ["run", str(tmp_path / "m.bnn"), "--data", str(path), "-o", str(out), "--x64", "-q"],
+        bnnc_argv("run", str(tmp_path / "m.bnn"), "--data", str(path), "-o", str(out), "--x64", "-q"),
         capture_output=True,
         text=True,
         timeout=300,

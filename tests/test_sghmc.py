@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from models import LINREG_D as D
 from models import LINREG_N as N
 from models import (
     LINREG_SOURCE,
+    bnnc_argv,
     gap_data,
     linreg_draws,
     linreg_posterior,
@@ -142,10 +142,6 @@ MLP = mlp_1d_source(
 )
 
 
-def _bnnc(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from bnnlang.cli import entry; entry()", *args]
-
-
 @pytest.mark.parametrize("backend", ["sghmc", "svi"])
 def test_killed_cli_run_resumes_to_the_same_posterior(tmp_path, backend):
     """`bnnc run` killed with SIGKILL after its first checkpoint, then `bnnc run --resume`: same posterior.
@@ -159,7 +155,7 @@ def test_killed_cli_run_resumes_to_the_same_posterior(tmp_path, backend):
     if backend == "svi":
         common += ["--guide", "normal", "--set", "steps=6000", "--set", "map_steps=500"]
     full = subprocess.run(
-        _bnnc("run", str(tmp_path / "m.bnn"), "-o", str(tmp_path / "full"), *common),
+        bnnc_argv("run", str(tmp_path / "m.bnn"), "-o", str(tmp_path / "full"), *common),
         capture_output=True,
         text=True,
         timeout=240,
@@ -168,7 +164,7 @@ def test_killed_cli_run_resumes_to_the_same_posterior(tmp_path, backend):
     assert full.returncode == 0, full.stderr
     ckpt = tmp_path / ".cut.partial" / "checkpoint.npz"
     proc = subprocess.Popen(
-        _bnnc("run", str(tmp_path / "m.bnn"), "-o", str(tmp_path / "cut"), *common),
+        bnnc_argv("run", str(tmp_path / "m.bnn"), "-o", str(tmp_path / "cut"), *common),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=env,
@@ -182,7 +178,7 @@ def test_killed_cli_run_resumes_to_the_same_posterior(tmp_path, backend):
     proc.wait()
     assert ckpt.is_file() and not (tmp_path / "cut").exists()
     resumed = subprocess.run(
-        _bnnc("run", "--resume", str(tmp_path / "cut"), "-q"), capture_output=True, text=True, timeout=240, env=env
+        bnnc_argv("run", "--resume", str(tmp_path / "cut"), "-q"), capture_output=True, text=True, timeout=240, env=env
     )
     assert resumed.returncode == 0, resumed.stderr
     a = az.from_netcdf(tmp_path / "full" / "posterior.nc").posterior

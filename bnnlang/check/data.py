@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BnnError, Location, did_you_mean, source_line
+from ..errors import BnnError, Location, did_you_mean, source_line, undecodable_byte
 from .checker import CheckedModel, DataVar, Size, shape_str
 
 MAX_DATA_BYTES = 2 * 1024**3
@@ -143,12 +143,9 @@ def _read_csv(p: Path) -> _Table:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        col = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
-        shown = raw.split(b"\n")[line - 1].decode("utf-8", errors="replace")
         raise BnnError(
             f"The data file is not UTF-8 text (byte 0x{raw[err.start]:02x}).",
-            Location(spath, line, col, None, shown),
+            undecodable_byte(spath, raw, err),
             hint="Save it as UTF-8 CSV, or use NPZ for binary data.",
         ) from None
     if "\x00" in text:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import BnnError, Location, did_you_mean, source_line
+from ..errors import BnnError, Location, did_you_mean, source_line, undecodable_byte
 from ..syntax import tree as t
 from ..syntax.parser import parse
 
@@ -117,11 +117,8 @@ def _module_text(path: Path, modname: str, loc: Location) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        col = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
-        shown = raw.split(b"\n")[line - 1].decode("utf-8", errors="replace")
         raise BnnError(
             f"Module '{modname}' is not UTF-8 text (byte 0x{raw[err.start]:02x}).",
-            Location(str(path), line, col, None, shown),
+            undecodable_byte(str(path), raw, err),
             hint="Save the module as UTF-8 text.",
         ) from None

@@ -142,7 +142,7 @@ class Emitter:
         if not self.m.data[obs.name].standardized:
             return self.dist(obs.dist, ctx)
         spec = DISTRIBUTIONS[obs.dist.func]
-        n = obs.name if _ident(obs.name) else ""  # `_shift_NAME` takes the name as written
+        n = obs.name  # `_shift_NAME` takes the name as written (a grammar NAME)
         args = {
             **{k: _num(v) for k, v in spec.defaults.items()},
             **dict(zip(spec.params, (self.expr(a, ctx) for a in obs.dist.args))),
