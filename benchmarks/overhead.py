@@ -29,6 +29,7 @@ hits all of them) and the median is reported.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
@@ -63,6 +64,8 @@ from numpyro.infer.autoguide import AutoNormal  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from provenance import facts, provenance  # noqa: E402
 
 import bnnlang  # noqa: E402
 from bnnlang.api import Model  # noqa: E402
@@ -466,6 +469,8 @@ def report(rows: list[dict], quick: bool) -> str:
         [
             "# SG-HMC and SVI overhead: bnnlang against the floor and against hand-written code",
             "",
+            provenance(),
+            "",
             f"{date.today()}; {versions}, optax {optax.__version__}, bnnlang {bnnlang.__version__}; {cpu}, "
             f"{os.cpu_count()} cores; {jax.local_device_count()} JAX CPU device "
             "(`--xla_force_host_platform_device_count=1`: every number is the cost of ONE chain or ONE "
@@ -556,6 +561,8 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
+    record = {"quick": args.quick, "rows": rows, "provenance": facts()}
+    out.with_suffix(".json").write_text(json.dumps(record, indent=1, default=float) + "\n")
     print(text)
     print(f"wrote {out}")
 

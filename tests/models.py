@@ -116,10 +116,17 @@ def gap_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_benchmark(name: str):
-    """A script of benchmarks/ as a module, for tests that use its model texts and helpers."""
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    """A script of benchmarks/ as a module, for tests that use its model texts and helpers.
+
+    The benchmarks folder goes on sys.path, as when the script runs, for its sibling imports (provenance).
+    """
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))
+    path = folder / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"{name}_benchmark", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

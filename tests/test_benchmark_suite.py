@@ -1,0 +1,132 @@
+"""The quick benchmark suite, end to end: one command writes every table, with plausible numbers.
+
+Marked `benchmark` (run with `pytest -m benchmark`; CI runs it as its own step): about ten minutes on
+2 cores. No timing asserts: the machines are shared and noisy. What is checked is that every script
+ran, wrote its tables with their provenance, and that each number is finite and in a range that only a
+broken measurement leaves (a loop optimised away, compilation counted per step, a back-transform
+forgotten, a sampler that never moved).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from models import load_benchmark
+
+ROOT = Path(__file__).resolve().parents[1]
+suite = load_benchmark("suite")
+
+
+def finite_numbers(value, path: str = "") -> list[tuple[str, float]]:
+    """Every number in a JSON value with its path ('a.b[2].c'), None and strings left out."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return []
+    if isinstance(value, int | float):
+        return [(path, float(value))]
+    if isinstance(value, dict):
+        return [x for k, v in value.items() for x in finite_numbers(v, f"{path}.{k}" if path else str(k))]
+    return [x for i, v in enumerate(value) for x in finite_numbers(v, f"{path}[{i}]")]
+
+
+def test_finite_numbers_walks_nested_json():
+    got = finite_numbers({"a": [1, {"b": 2.5, "c": None}], "d": "x", "e": True})
+    assert got == [("a[0]", 1.0), ("a[1].b", 2.5)]
+
+
+def test_index_lists_every_script_with_its_status():
+    records = [
+        {"name": "uci", "status": "ok", "seconds": 12.0},
+        {"name": "pymc", "status": "skipped", "seconds": 0.4, "why": "no PyMC | make one"},
+    ]
+    text = suite.index(records, quick=True)
+    assert "| uci | " in text and "[uci.md](uci.md)" in text
+    assert "| pymc | " in text and "| skipped | 0 | no PyMC / make one |" in text  # a '|' would split the cell
+    assert "at commit" in text and "cores" in text  # the provenance paragraph
+
+
+def test_unknown_benchmark_is_refused(capsys):
+    with pytest.raises(SystemExit) as e:
+        suite.main(["--only", "nope"])
+    assert e.value.code == 2
+    assert "unknown benchmark(s): nope" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def quick_suite(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bench")
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "suite.py"), "--quick", "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return out
+
+
+def results(out: Path, name: str) -> dict:
+    """NAME's JSON, after checking that its markdown carries the provenance and every number is finite."""
+    status = {r["name"]: r for r in json.loads((out / "index.json").read_text())["benchmarks"]}[name]
+    if status["status"] == "skipped":
+        pytest.skip(f"{name}: {status.get('why')}")
+    assert status["status"] == "ok", status
+    text = (out / f"{name}.md").read_text(encoding="utf-8")
+    assert "at commit" in text and "jax " in text, f"{name}.md lacks its provenance"
+    data = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
+    assert data["provenance"]["versions"]["jax"]
+    return data
+
+
+@pytest.mark.benchmark
+def test_quick_suite_runs_every_quick_script(quick_suite):
+    index = json.loads((quick_suite / "index.json").read_text())
+    assert index["quick"] is True
+    ran = {r["name"]: r["status"] for r in index["benchmarks"]}
+    assert set(ran) == {b.name for b in suite.SUITE if b.quick}
+    assert ran["pymc"] in ("ok", "skipped")  # PyMC lives in a virtual environment of its own
+    assert all(s == "ok" for n, s in ran.items() if n not in ("pymc", "uci")), ran
+    assert (quick_suite / "index.md").is_file()
+
+
+@pytest.mark.benchmark
+def test_cold_start_tables(quick_suite):
+    data = results(quick_suite, "cold_start")
+    for name, t in data["commands"].items():
+        assert 0 < t["fastest_s"] <= t["median_s"] < 60, name
+    assert all(v >= 0 for v in data["stages"].values()), data["stages"]
+    assert data["stages"]["run: XLA compiling"] > 0  # JAX's compile events were heard
+    assert math.isclose(sum(data["stages"].values()), data["total_s"], rel_tol=1e-6)
+
+
+def markdown_tables(text: str) -> list[tuple[list[str], list[list[str]]]]:
+    """(header cells, body rows) of each pipe table in `text`."""
+    tables, block = [], []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            block.append([c.strip() for c in line.strip().strip("|").split("|")])
+        elif block:
+            tables.append((block[0], block[2:]))  # block[1] is the |---| rule
+            block = []
+    return tables
+
+
+@pytest.mark.benchmark
+def test_overhead_tables(quick_suite):
+    """Every cell a finite positive number, no absurd ratio (a loop optimised away, compiles counted per step)."""
+    results(quick_suite, "overhead")
+    text = (quick_suite / "overhead.md").read_text(encoding="utf-8")
+    assert "xla_force_host_platform_device_count=1" in text
+    tables = markdown_tables(text)
+    assert len(tables) >= 2
+    header, rows = tables[0]
+    assert len(header) == 13 and len(rows) == 1
+    assert rows[0][0] == "50" and rows[0][1] == "2,702"  # 1*50+50 + 50*50+50 + 50+1, plus the noise precision
+    for header, rows in tables:
+        for row in rows:
+            assert len(row) == len(header)
+            for name, cell in zip(header[1:], row[1:], strict=True):
+                value = float(cell.replace(",", ""))
+                assert math.isfinite(value) and value > 0, (name, cell)
+                if "×" in name:
+                    assert 0.2 <= value <= 50, (name, cell)
