@@ -251,3 +251,60 @@ def test_two_devices_run_chains_as_one_parallel_group(workdir):
         assert not np.allclose(ref[0], ref[1])  # the chains differ from each other ...
         for c in range(2):  # ... but each equals its one-device twin up to float rounding
             np.testing.assert_allclose(got[name][c], ref[c], rtol=1e-4, atol=1e-5, err_msg=f"{name} chain {c}")
+
+
+# A function-space prior with a learned lengthscale: its gradient runs batched Cholesky and triangular solves.
+GP_PRIOR_MODEL = textwrap.dedent(
+    """
+    data {
+      x: real[N, 1]
+      y: real[N]
+    }
+    param sigma ~ HalfNormal(1)
+    param ls ~ LogNormal(0, 0.5)
+    network mlp(x) -> real[N] {
+      default weight ~ Normal(0, 1)
+      dense(16, tanh)
+      dense(1)
+    }
+    prior mlp ~ GP(0, RBF(ls)) at context(x, points = 64)
+    observe y ~ Normal(mlp(x), sigma)
+    """
+)
+
+
+def test_lapack_calls_are_found_in_lowered_programs():
+    import jax
+    import jax.numpy as jnp
+
+    from bnnlang.infer.chains import calls_lapack
+
+    def chol(a):
+        return jnp.linalg.cholesky(a @ a.T + jnp.eye(3)).sum()
+
+    a = jnp.ones((2, 3, 3))
+    assert calls_lapack(jax.jit(jax.vmap(jax.grad(chol))).lower(a).as_text())
+    assert not calls_lapack(jax.jit(jax.vmap(jax.grad(lambda a: jnp.tanh(a @ a).sum()))).lower(a).as_text())
+
+
+def test_gp_prior_members_on_two_devices_do_not_deadlock(workdir):
+    """jaxlib 0.10's batched CPU LAPACK kernels block on XLA's thread pool: two devices running them wait on each
+    other for ever (this run hung before `on_devices` ran a device's members one by one where LAPACK is called)."""
+    (workdir / "gp_prior.bnn").write_text(GP_PRIOR_MODEL)
+    draws = workdir / "gp_prior_two_devices.npz"
+    settings = {"backend": "mile", "chains": 4, "map_steps": 100, "warmup": 100, "samples": 20}
+    cmd = [sys.executable, str(workdir / "api_run.py"), str(workdir / "gp_prior.bnn"), str(workdir / "d.csv")]
+    try:
+        proc = subprocess.run(
+            [*cmd, str(draws), json.dumps(settings)],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            env=_env(XLA_FLAGS="--xla_force_host_platform_device_count=2"),
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"MILE with a GP prior on 2 devices did not finish in {TIMEOUT} s (deadlock)")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["devices"] == 2
+    got = np.load(draws)
+    assert got["ls"].shape == (4, 20) and np.isfinite(got["ls"]).all()

@@ -3,6 +3,13 @@
 SG-HMC, ensemble fits and MILE all map one function over chains; `on_devices`
 splits the chain axis over devices with `shard_map`, padding the chain count
 to a multiple of the devices used (padding chains repeat a real one and are dropped).
+
+Within a device the chains are vmapped, except where the program calls LAPACK
+(Cholesky and triangular solves of GP terms): jaxlib 0.10's CPU LAPACK kernels
+hand a batch's items to XLA's intra-op thread pool and block until they finish,
+so two devices each running a batched solve on a pool of two threads wait on each
+other for ever. There the chains of a device run one after another (`lax.map`),
+which makes every LAPACK call unbatched, and unbatched calls run inline.
 """
 
 from __future__ import annotations
@@ -32,12 +39,43 @@ def chain_mesh(chains: int) -> tuple[Mesh, int, int]:
 
 
 def on_devices(fn, mesh: Mesh, n_dev: int, in_axes: tuple, donate: bool = False):
-    """Jit `fn` vmapped over chains (`in_axes`: 0 = per chain, None = shared), the chain axis split over devices."""
-    mapped = jax.vmap(fn, in_axes=in_axes)
-    if n_dev > 1:
-        specs = tuple(P("chain") if a == 0 else P() for a in in_axes)
-        mapped = jax.shard_map(mapped, mesh=mesh, in_specs=specs, out_specs=P("chain"), check_vma=False)
-    return jax.jit(mapped, donate_argnums=(0,) if donate else ())
+    """Jit `fn` mapped over chains (`in_axes`: 0 = per chain, None = shared), the chain axis split over devices."""
+    donate_argnums = (0,) if donate else ()
+    vmapped = jax.vmap(fn, in_axes=in_axes)
+    if n_dev == 1:
+        return jax.jit(vmapped, donate_argnums=donate_argnums)
+    specs = tuple(P("chain") if a == 0 else P() for a in in_axes)
+
+    def sharded(per_device):
+        return jax.jit(
+            jax.shard_map(per_device, mesh=mesh, in_specs=specs, out_specs=P("chain"), check_vma=False),
+            donate_argnums=donate_argnums,
+        )
+
+    def looped(*args):
+        """The device's chains one after another: every LAPACK call in `fn` sees one chain."""
+        per_chain = [a for a, axis in zip(args, in_axes) if axis == 0]
+
+        def one(xs):
+            it = iter(xs)
+            return fn(*[next(it) if axis == 0 else a for a, axis in zip(args, in_axes)])
+
+        return jax.lax.map(one, per_chain)
+
+    choice: dict[str, object] = {}
+
+    def call(*args):
+        if "fn" not in choice:  # decided once, from the lowered program (traced, not compiled)
+            fast = sharded(vmapped)
+            choice["fn"] = sharded(looped) if calls_lapack(fast.lower(*args).as_text()) else fast
+        return choice["fn"](*args)
+
+    return call
+
+
+def calls_lapack(program: str) -> bool:
+    """Whether a lowered program calls jaxlib's CPU LAPACK kernels (custom calls named lapack_*)."""
+    return "custom_call @lapack_" in program
 
 
 def pad_chains(x: np.ndarray, padded: int) -> np.ndarray:
