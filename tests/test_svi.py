@@ -252,3 +252,12 @@ def test_defaults_match_nuts_on_the_1d_example():
         )
 
     assert epistemic(nuts) / 3 < epistemic(svi) < 3 * epistemic(nuts)
+
+
+def test_draws_per_pass_shrinks_for_big_data_and_networks():
+    from bnnlang.infer.svi import draws_per_pass
+
+    assert draws_per_pass(1000, 100, 2702) == 100  # the 1-D example: all at once, as before
+    assert draws_per_pass(5, 100, 2702) == 5
+    assert draws_per_pass(1000, 10_000, 42_202) == 32  # 10,000 rows x 205 -> 2**26 // 2,050,000
+    assert draws_per_pass(1000, 1_000_000, 255_502) == 1  # asked for 40 GB with 100 at once

@@ -439,6 +439,16 @@ def laplace_at(problem: Problem, mode: jnp.ndarray, unravel: Callable) -> dict[s
     }
 
 
+def draws_per_pass(draws: int, rows: int, parameters: int) -> int:
+    """How many guide draws one full-data pass evaluates at once: up to 100, fewer for big data and networks.
+
+    A draw's pass holds about rows x sqrt(parameters) activations; 100 draws at once asked for 40 GB at
+    N = 1e6 and width 500 (benchmarks/results/scaling.md). Keep a pass near 2**26 floats (256 MB).
+    """
+    per_draw = max(1, rows * math.isqrt(max(1, parameters)))
+    return max(1, min(draws, 100, 2**26 // per_draw))
+
+
 def run_svi(
     problem: Problem, settings: InferSettings, progress: bool = True, checkpoint: Checkpoint = NO_CHECKPOINT
 ) -> RunResult:
@@ -449,9 +459,10 @@ def run_svi(
     t1 = time.perf_counter()
     n = 1 if s["guide"] == "map" else int(s["samples"])
     flat = fitted.draws(jax.random.fold_in(jax.random.PRNGKey(s["seed"]), KEY_DRAWS), n)
-    sites = jax.lax.map(lambda z: problem.constrain(fitted.unravel(z)), flat, batch_size=min(n, 100))
+    batch = draws_per_pass(n, problem.n_rows, int(fitted.guide.size))
+    sites = jax.lax.map(lambda z: problem.constrain(fitted.unravel(z)), flat, batch_size=batch)
     posterior = {k: np.asarray(v)[None] for k, v in sites.items()}
-    lp = -jax.lax.map(lambda z: problem.potential(fitted.unravel(z)), flat, batch_size=min(n, 100))
+    lp = -jax.lax.map(lambda z: problem.potential(fitted.unravel(z)), flat, batch_size=batch)
     idata = draws_to_idata(problem, posterior, {"lp": np.asarray(lp)[None]})
     info = {
         "backend": "svi",
