@@ -353,7 +353,7 @@ def _log_text(run: Run) -> str:
     lines = [f"bnnlang {_version()}", f"model: {run.settings['model_path']}", f"data: {run.settings['data_path']}"]
     lines.append(f"backend: {run.settings['backend']} {json.dumps(run.settings['settings'])}")
     for k, v in run.timings.items():
-        lines.append(f"{k}: {v:.3f}")
+        lines.append(f"{k}: {v:.3f}" if v is not None else f"{k}: not measured")
     for w in run.model.warnings:
         lines.append(w.format())
     return "\n".join(lines) + "\n"

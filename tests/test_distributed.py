@@ -308,3 +308,16 @@ def test_gp_prior_members_on_two_devices_do_not_deadlock(workdir):
     assert json.loads(proc.stdout.strip().splitlines()[-1])["devices"] == 2
     got = np.load(draws)
     assert got["ls"].shape == (4, 20) and np.isfinite(got["ls"]).all()
+
+
+def test_bnnc_run_gives_openblas_one_thread_unless_the_user_chose():
+    script = "import os; from bnnlang.infer.setup import configure_devices; configure_devices(2); "
+    script += "print(os.environ['OPENBLAS_NUM_THREADS'])"
+    for given, expected in ((None, "1"), ("3", "3")):
+        env = _env()
+        env.pop("OPENBLAS_NUM_THREADS", None)
+        if given is not None:
+            env["OPENBLAS_NUM_THREADS"] = given
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == expected

@@ -227,3 +227,16 @@ def test_defaults_match_nuts_on_the_1d_example(tmp_path):
 
 def _paths(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "test.npz", tmp_path / "grid.npz"
+
+
+def test_a_run_of_one_chunk_writes_its_log(tmp_path):
+    """A run short enough for one jitted chunk has no compile-free per-gradient time; its log says so."""
+    from bnnlang.cli import main
+
+    (tmp_path / "m.bnn").write_text(LINREG_SOURCE)
+    data = save_linreg_data(tmp_path / "d.npz")
+    out = tmp_path / "run"
+    argv = ["run", str(tmp_path / "m.bnn"), "--data", str(data), "-o", str(out), "-q", "--backend", "sghmc"]
+    assert main([*argv, "--set", "warmup=100", "--set", "samples=100", "--set", "chains=1"]) == 0
+    log = (out / "log.txt").read_text()
+    assert "per_gradient_us: not measured" in log

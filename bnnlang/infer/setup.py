@@ -7,9 +7,16 @@ from pathlib import Path
 
 
 def configure_devices(chains: int) -> None:
-    """On CPU, expose one XLA host device per chain (up to the core count) so chains run in parallel."""
+    """On CPU, expose one XLA host device per chain (up to the core count) so chains run in parallel.
+
+    Also one OpenBLAS thread, unless the user chose: jaxlib's CPU LAPACK kernels (GP Cholesky and triangular
+    solves) call scipy's OpenBLAS, whose own threads then fight XLA's for the same cores. On 2 cores a MILE
+    run with a function-space prior took 545 s with OpenBLAS's default threads and 41 s with one
+    (benchmarks/results/uci.md), the same posterior.
+    """
     if "jax" in __import__("sys").modules:
         return
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_force_host_platform_device_count" in flags:
         return
