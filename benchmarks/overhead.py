@@ -32,7 +32,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -461,7 +460,7 @@ def n100_row(r: dict) -> str:
 
 
 def report(rows: list[dict], quick: bool) -> str:
-    cpu = _cpu_name()
+    cpu = facts()["cpu"]
     versions = f"jax {jax.__version__}, numpyro {numpyro.__version__}, blackjax {blackjax.__version__}"
     worst = max(r["mismatch"] for r in rows)
     rounds = ", ".join(f"{r['repeats']} (width {r['width']})" for r in rows)
@@ -529,16 +528,6 @@ def n100_table(rows: list[dict]) -> list[str]:
         return []
     head = "SVI at N = 100 (full batch): where per-step overheads weigh most."
     return [head, "", N100_HEADER, "|" + "---|" * 8, *(n100_row(r) for r in rows), ""]
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv: list[str] | None = None) -> None:
