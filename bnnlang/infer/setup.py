@@ -11,8 +11,8 @@ def configure_devices(chains: int) -> None:
 
     Also one OpenBLAS thread, unless the user chose: jaxlib's CPU LAPACK kernels (GP Cholesky and triangular
     solves) call scipy's OpenBLAS, whose own threads then fight XLA's for the same cores. On 2 cores a MILE
-    run with a function-space prior took 545 s with OpenBLAS's default threads and 41 s with one
-    (benchmarks/results/uci.md), the same posterior.
+    run of benchmarks/models/uci_fsprior.bnn took 545 s with OpenBLAS's default threads and 41 s with one,
+    the same posterior (measured by hand while building benchmarks/uci.py; see its `child_env`).
     """
     if "jax" in __import__("sys").modules:
         return
