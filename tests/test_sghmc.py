@@ -17,6 +17,7 @@ import pytest
 from models import LINREG_D as D
 from models import LINREG_N as N
 from models import (
+    LINREG_NOISE,
     LINREG_SOURCE,
     bnnc_argv,
     gap_data,
@@ -66,6 +67,52 @@ def test_recovers_bayesian_linear_regression(model, bound, noise):
     np.testing.assert_array_less(np.abs(flat.mean(axis=0) - mean), 4 * mcse + 0.1 * sd)
     np.testing.assert_allclose(flat.var(axis=0, ddof=1), sd**2, rtol=0.25)
     assert np.isfinite(run.idata.sample_stats["lp"].values).all()
+
+
+def test_step_size_is_relative_to_the_exact_curvature(model, bound):
+    """lambda_max (power iteration at the start) is the posterior precision's top eigenvalue: the Hessian of a
+    Gaussian posterior's potential everywhere, so the check holds wherever the MAP fits ended."""
+    top = top_eig(linreg_posterior(bound.arrays["x"], bound.arrays["y"])[1])
+    info = model.run(bound, **TINY, seed=0).summary["run"]
+    assert info["lambda_max"] == pytest.approx(top, rel=1e-3)
+    assert info["step_size"] == 1.0  # the full-batch default
+    assert info["learning_rate"] == pytest.approx(1.0 / top, rel=1e-3)
+
+
+def test_curvature_from_a_subsample_of_rows_scales_to_all_rows(model, tmp_path):
+    """With minibatches and N > 1024 the curvature is measured on 1,024 rows, scaled up to N by the plate."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((4000, D)) + np.array([0.5, -0.3, 0.2])
+    y = x @ np.array([0.8, -0.5, 0.3]) + 0.2 + LINREG_NOISE * rng.standard_normal(len(x))
+    np.savez(tmp_path / "big.npz", x=x, y=y)
+    info = model.run(model.data(tmp_path / "big.npz"), **{**TINY, "batch_size": 128}).summary["run"]
+    assert info["lambda_max"] == pytest.approx(top_eig(linreg_posterior(x, y)[1]), rel=0.1)
+    assert info["step_size"] == pytest.approx(np.sqrt(128 / 4000))
+
+
+def test_defaults_recover_a_posterior_100x_sharper(tmp_path):
+    """Noise sd 0.003 instead of 0.3: the curvature grows 1e4-fold. An absolute default step (1e-3 / N, this
+    backend's before it measured curvature) diverges here; the relative one samples the same closed form."""
+    noise = LINREG_NOISE / 100
+    rng = np.random.default_rng(7)
+    x = np.load(save_linreg_data(tmp_path / "base.npz"))["x"]
+    y = x @ np.array([0.8, -0.5, 0.3]) + 0.2 + noise * rng.standard_normal(len(x))
+    np.savez(tmp_path / "sharp.npz", x=x, y=y)
+    sharp = Model.from_source(LINREG_SOURCE.replace(f"lin(x), {LINREG_NOISE})", f"lin(x), {noise})"), "sharp.bnn")
+    mean, cov = linreg_posterior(x, y, noise)
+    run = sharp.run(sharp.data(tmp_path / "sharp.npz"), backend="sghmc", chains=2, seed=3, samples=1000, thinning=1)
+    flat = linreg_draws(run.idata).reshape(-1, D + 1)
+    sd = np.sqrt(np.diag(cov))
+    np.testing.assert_array_less(np.abs(flat.mean(axis=0) - mean), 0.2 * sd)
+    np.testing.assert_allclose(flat.var(axis=0, ddof=1), sd**2, rtol=0.2)
+    old = 1e-3 / N * top_eig(cov)  # the old default's learning rate, 1e-3 / N, as a relative step (~170)
+    with pytest.raises(BnnError, match="diverged"):
+        sharp.run(sharp.data(tmp_path / "sharp.npz"), backend="sghmc", chains=2, step_size=old)
+
+
+def top_eig(cov: np.ndarray) -> float:
+    """The largest eigenvalue of the precision matrix."""
+    return float(np.linalg.eigvalsh(np.linalg.inv(cov)).max())
 
 
 def test_same_seed_same_draws_other_seed_other_draws(model, bound):

@@ -123,8 +123,8 @@ BACKENDS: dict[str, dict[str, Setting]] = {
             float,
             0.0,
             0,
-            doc="learning rate per data row (each update moves by step_size / N x gradient); "
-            "0 = auto: 1e-3 x min(1, sqrt(batch / N))",
+            doc="step relative to the curvature at the start: learning rate = step_size / lambda_max (the "
+            "potential's largest Hessian eigenvalue there); diverges past ~3; 0 = auto: min(1, sqrt(batch / N))",
         ),
         "friction": Setting(
             float,

@@ -1,7 +1,8 @@
 """SG-HMC: minibatch stochastic-gradient HMC (Chen, Fox & Guestrin 2014) on NumPyro's unconstrained space.
 
 Each gradient step, in the "SGD with momentum" form of Chen et al. (their eq. 15), with friction alpha and
-learning rate eta_t = step_size_t / N (N = rows of data: the stable step shrinks like 1/N, so step_size need not):
+learning rate eta_t = step_size_t / lambda_max (lambda_max: the Hessian's largest eigenvalue at the start, which
+sets the stable step whatever the data's size, noise or units, so step_size need not):
 
     v <- (1 - alpha) v - eta_t * grad U~(z) + sqrt(2 alpha eta_t) * xi,    z <- z + v
 
@@ -58,8 +59,12 @@ from .result import RunResult, draws_to_idata
 
 AUTO_BATCH = 128  # rows per minibatch when batch_size = 0; smaller data sets use full-batch gradients
 KEY_ENSEMBLE = 2**21  # fold_in(seed) for the ensemble fit (as NUTS); chains use fold_in(seed, chain)
+KEY_CURVATURE = 2**22  # fold_in(seed) for the curvature estimate at the start
 CHUNK = 1000  # steps per jitted call when not checkpointing (progress updates between calls)
 MAP_LR = 0.03
+STEP_FRACTION = 1.0  # automatic step: eta x lambda_max at the start (see auto_step)
+CURVATURE_ROWS = 1024  # rows the start's curvature is measured on (or a batch, if larger; all rows when fewer)
+POWER_STEPS = 20  # power-iteration steps for lambda_max
 DECAY_POWER = 0.55  # polynomial decay exponent (Welling & Teh 2011)
 
 
@@ -114,23 +119,21 @@ def step_multiplier(plan: Plan, t: jnp.ndarray) -> jnp.ndarray:
 def auto_step(s: dict[str, Any], batch: int | None, n_rows: int) -> tuple[float, float]:
     """(step_size, friction), filling in the automatic values (setting = 0).
 
-    Minibatch gradient noise heats the chain in proportion to step_size x (N / batch) / friction (Chen et al.,
-    sec. 3.2): on the 1-D regression benchmark textbook values (1e-3, 0.1) give a predictive spread 4x NUTS's
-    at N = 2000, batch 128, and the same values are right with full-data gradients. So with minibatches the
-    step shrinks with sqrt(batch / N) and the friction rises to 0.5 (more friction alone slows full-batch
-    chains, which have no gradient noise to damp).
+    step_size is relative: the learning rate is step_size / lambda_max, lambda_max the largest eigenvalue of the
+    potential's Hessian at the chains' starts, so one value suits data of any size, noise level and units (an
+    absolute default, 1e-3 / N, diverged at step 2 on standardised yacht data, where lambda_max / N ~ 2.6e4).
+    A quadratic direction of curvature lambda sampled with h = eta x lambda has its variance inflated by
+    1 / (1 - h / (2 (2 - friction))) and diverges at h = 2 (2 - friction); flatter directions see smaller h.
+    h = 1 inflates only the stiffest direction, by 36% (friction 0.1); on the 1-D example h = 0.25 left chains
+    in the modes their MAP fits found (sigma 0.11-0.14 against NUTS's 0.105) and h = 1 gave 0.105-0.109.
+    Minibatch gradient noise heats the chain in proportion to eta x (N / batch) / friction (Chen et al.,
+    sec. 3.2), so with minibatches the step shrinks with sqrt(batch / N) and the friction rises to 0.5 (more
+    friction alone slows full-batch chains, which have no gradient noise to damp).
     """
     ratio = 1.0 if batch is None else batch / max(n_rows, 1)
-    step = s["step_size"] or 1e-3 * min(1.0, math.sqrt(ratio))
+    step = s["step_size"] or STEP_FRACTION * min(1.0, math.sqrt(ratio))
     friction = s["friction"] or (0.1 if batch is None else 0.5)
     return step, friction
-
-
-def data_size(problem: Problem) -> int:
-    """N in step_size / N: the rows minibatches cut, else the number of observed values."""
-    if problem.rows is not None:
-        return problem.n_rows
-    return max(1, sum(int(np.size(problem.data[k])) for k in problem.observed if k in problem.data))
 
 
 def noise_fn(kind: str, dim: int, dtype):
@@ -160,9 +163,7 @@ def run_sghmc(
     s = settings.values
     batch = resolve_batch_size(problem, s["batch_size"], "sghmc", auto=AUTO_BATCH)
     plan = make_plan(s)
-    n_data = data_size(problem)
     step_size, alpha = auto_step(s, batch, problem.n_rows)
-    eta = step_size / n_data
     leapfrog = s["leapfrog"]
 
     ids = problem.chain_ids(s["chains"])
@@ -192,9 +193,11 @@ def run_sghmc(
         "draws": np.zeros((n_chains, s["samples"], dim), dtype),
         "lp": np.zeros((n_chains, s["samples"]), dtype),
         "bad": np.full((n_chains,), -1, np.int32),
+        # the curvature at the start (the same on every chain), kept so that a resumed run keeps its step size
+        "lambda_max": np.zeros((n_chains,), np.float32),
     }
     loaded = checkpoint.load(template) if checkpoint.enabled else None
-    map_s = 0.0
+    map_s = curvature_s = 0.0
     if loaded is not None:
         step0, state = loaded
     else:
@@ -206,7 +209,11 @@ def run_sghmc(
         else:
             z0 = initial_positions(s, chain_keys, problem, potential, unravel, mesh, n_dev)
         map_s = time.perf_counter() - t_start
-        state = {**template, "z": np.asarray(z0)[:n_chains]}
+        z0 = np.asarray(z0)[:n_chains]
+        t_curv = time.perf_counter()
+        lam = top_curvature(z0, batch_potential, problem, batch, base, (mesh, n_dev, padded))
+        state = {**template, "z": z0, "lambda_max": np.full((n_chains,), lam, np.float32)}
+        curvature_s = time.perf_counter() - t_curv
     state = {k: jax.device_put(pad_chains(np.asarray(v), padded), sharded) for k, v in state.items()}
 
     noise = noise_fn(s["noise"], dim, dtype)
@@ -227,18 +234,20 @@ def run_sghmc(
         idx = None if batch is None else (bits[words:] % jnp.uint32(problem.n_rows)).astype(jnp.int32)
         return idx, rademacher_from_bits(bits[:words], dim, dtype)
 
-    coef = jnp.asarray([1.0 - alpha, eta, math.sqrt(2.0 * alpha * eta)], dtype)
     chunk = checkpoint.every if checkpoint.enabled else CHUNK
     chunk = max(1, min(chunk, plan.total))
 
     def chain_chunk(st, key, t0, slots):
         knoise = jax.random.fold_in(key, 0)
 
+        lr = (step_size / st["lambda_max"]).astype(dtype)
+        noise_sd = jnp.sqrt(2.0 * alpha * lr)
+
         def gradient_step(zv, gkey, mult):
             z, v = zv
             idx, xi = rows_and_noise(gkey)
             value, grad = jax.value_and_grad(batch_potential)(z, idx, gkey)
-            v = coef[0] * v - (coef[1] * mult) * grad + (coef[2] * jnp.sqrt(mult)) * xi
+            v = (1.0 - alpha) * v - (mult * lr) * grad + (jnp.sqrt(mult) * noise_sd) * xi
             return (z + v, v), value
 
         def step(carry, i):
@@ -266,7 +275,7 @@ def run_sghmc(
 
         init = (st["z"], st["v"], st["draws"], st["lp"], st["bad"], jnp.zeros((), dtype))
         (z, v, draws, lp, bad, acc), _ = jax.lax.scan(step, init, jnp.arange(chunk))
-        return {"z": z, "v": v, "draws": draws, "lp": lp, "bad": bad}, acc
+        return {"z": z, "v": v, "draws": draws, "lp": lp, "bad": bad, "lambda_max": st["lambda_max"]}, acc
 
     run_chunk = on_devices(chain_chunk, mesh, n_dev, (0, 0, None, None), donate=True)
     slots_all = np.concatenate([plan.slot, np.full(chunk, -1, np.int32)])
@@ -302,15 +311,16 @@ def run_sghmc(
     }
     idata = draws_to_idata(problem, posterior, sample_stats)
     grads = n_chains * plan.total * leapfrog
+    lam = float(np.asarray(state["lambda_max"])[0])
     info = {
         "backend": "sghmc",
-        "batch_size": batch if batch is not None else problem.n_rows or n_data,
+        "batch_size": batch if batch is not None else problem.n_rows,
         "gradients": grads,
         "gradients_per_chain": plan.total * leapfrog,
         "step_size": step_size,
         "friction": alpha,
-        "learning_rate": eta,
-        "data_size": n_data,
+        "lambda_max": lam,
+        "learning_rate": step_size / lam,
         "devices": n_dev,
         "padded_chains": padded - n_chains,
         "init": s["init"],
@@ -319,6 +329,7 @@ def run_sghmc(
     }
     timings = {
         "map_s": map_s,
+        "curvature_s": curvature_s,
         "sampling_s": sampling_s,
         "first_chunk_s": first_chunk_s or 0.0,
         # compile-free: the chunks after the first (None when the run was one chunk)
@@ -330,6 +341,50 @@ def run_sghmc(
         "to_arviz_s": time.perf_counter() - t1,
     }
     return RunResult(idata, timings, info)
+
+
+def top_curvature(
+    z0: np.ndarray, batch_potential, problem: Problem, batch: int | None, base: jax.Array, layout: tuple[Mesh, int, int]
+) -> float:
+    """lambda_max: the largest Hessian eigenvalue of the potential at the chains' starts (the largest over chains).
+
+    Power iteration with Hessian-vector products (forward over reverse mode), POWER_STEPS of them per chain:
+    about 3 x POWER_STEPS gradients. With minibatches the curvature is measured on CURVATURE_ROWS rows (or one
+    batch, if larger), drawn once, which the potential scales up to N: the start costs the same at any N.
+    """
+    mesh, n_dev, n_padded = layout
+    n_chains, dim = z0.shape
+    rows = None
+    size = max(batch or 0, CURVATURE_ROWS)
+    if batch is not None and problem.n_rows > size:
+        rows = jax.random.permutation(jax.random.fold_in(base, KEY_CURVATURE), problem.n_rows)[:size]
+    ctx = jax.random.fold_in(base, KEY_CURVATURE + 1)
+
+    def top_eigenvalue(z, key):
+        grad = jax.grad(lambda x: batch_potential(x, rows, ctx))
+
+        def hvp(w):
+            return jax.jvp(grad, (z,), (w,))[1]
+
+        def step(w, _):
+            hw = hvp(w)
+            return hw / (jnp.linalg.norm(hw) + 1e-30), None
+
+        w0 = jax.random.normal(key, (dim,), z.dtype)
+        w, _ = jax.lax.scan(step, w0 / jnp.linalg.norm(w0), None, length=POWER_STEPS)
+        return jnp.abs(jnp.vdot(w, hvp(w)))
+
+    keys = jnp.stack([jax.random.fold_in(base, KEY_CURVATURE + 2 + c) for c in range(n_padded)])
+    lam = np.asarray(on_devices(top_eigenvalue, mesh, n_dev, (0, 0))(jnp.asarray(pad_chains(z0, n_padded)), keys))
+    lam = lam[:n_chains]
+    if not np.isfinite(lam).all():
+        raise BnnError(
+            f"The curvature at the start of SG-HMC chain {int(np.argmax(~np.isfinite(lam)))} is not finite, so no "
+            "step size can be set.",
+            Location("<inference>", 0),
+            hint="Check the priors' scales and the data's units (standardise), or start with init = uniform.",
+        )
+    return max(float(lam.max()), 1e-12)
 
 
 # -- helpers --------------------------------------------------------------------------------------------------
