@@ -138,11 +138,14 @@ BACKENDS: dict[str, dict[str, Setting]] = {
         "cycles": Setting(int, 4, 1, doc="cycles of the cyclical schedule"),
         "init": Setting(
             str,
-            "map",
-            choices=("map", "uniform", "ensemble"),
-            doc="start chains at a MAP fit, at random, or at one deep-ensemble member each",
+            "ensemble",
+            choices=("ensemble", "map", "uniform"),
+            doc="start each chain at its own deep-ensemble member (early-stopped on held-out rows), at the best of "
+            "map_restarts MAP fits, or at random",
         ),
-        "map_steps": Setting(int, 2000, 0, doc="optimiser steps of the MAP start (or of each ensemble member)"),
+        "map_steps": Setting(
+            int, 10000, 0, doc="optimiser steps of each ensemble member (fewer with early stopping) or MAP fit"
+        ),
         "map_restarts": Setting(int, 4, 1, 100, doc="MAP fits from prior draws per chain; the best one starts it"),
         **_ensemble(),
         "init_radius": Setting(float, 0.5, 0, 10, doc="init = uniform: values uniform in (-r, r), unconstrained"),
