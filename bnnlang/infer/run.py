@@ -18,6 +18,7 @@ import numpy as np
 from ..check.settings import InferSettings
 from . import distributed
 from .checkpoint import NO_CHECKPOINT, Checkpoint
+from .memory import check_memory
 from .optimize import map_fit
 from .problem import Problem
 from .result import RunResult
@@ -55,6 +56,7 @@ def fit_deterministic(problem: Problem, settings: InferSettings) -> tuple[Proble
 def run_inference(
     problem: Problem, settings: InferSettings, progress: bool = True, checkpoint: Checkpoint = NO_CHECKPOINT
 ) -> RunResult:
+    check_memory(problem, settings)
     pb_info: dict = {}
     if settings.method == "svi" and settings["guide"] == "lastlayer":
         # Last-layer Laplace (Daxberger et al. 2021): hidden layers at the MAP, a Laplace approximation of the rest.
