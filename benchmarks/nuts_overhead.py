@@ -86,13 +86,13 @@ import arviz as az  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-import numpyro  # noqa: E402
-import numpyro.distributions as dist  # noqa: E402
 from jax.flatten_util import ravel_pytree  # noqa: E402
 from numpyro.infer import MCMC, NUTS, init_to_uniform  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from canonical import LAYERS, gap_data, numpyro_model, source  # noqa: E402
 
 from bnnlang.api import Model  # noqa: E402
 from bnnlang.infer.run import run_inference  # noqa: E402
@@ -104,24 +104,7 @@ GAP = (-0.5, 0.5)
 TARGET_PER_LEAPFROG = 1.05  # compiled within 5% of hand-written
 TARGET_ESS_RATIO = 2.0  # bnnlang's defaults at least 2x NumPyro's in predictive ESS per second
 
-SOURCE = f"""
-data {{
-  x: real[N, 1]
-  y: real[N]
-}}
-
-param prec ~ Gamma(3, 1)
-
-network mlp(x) -> real[N] {{
-  default weight ~ Normal(0, 1)
-  default bias ~ Normal(0, 1)
-  dense({WIDTH}, tanh)
-  dense({WIDTH}, tanh)
-  dense(1)
-}}
-
-observe y ~ Normal(mlp(x), 1 / sqrt(prec))
-"""
+SOURCE = source(WIDTH)
 
 
 @dataclass(frozen=True)
@@ -185,14 +168,6 @@ QUICK = Plan(
 # -- data, the hand-written model, predictions ----------------------------------------------------------------
 
 
-def gap_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """y = sin(3x) + 0.1 noise, x uniform on [-2, -0.5] U [0.5, 2]."""
-    rng = np.random.default_rng(seed)
-    x = np.concatenate([rng.uniform(-2.0, -0.5, n // 2), rng.uniform(0.5, 2.0, n - n // 2)])
-    y = np.sin(3 * x) + 0.1 * rng.standard_normal(n)
-    return x.reshape(-1, 1).astype(np.float32), y.astype(np.float32)
-
-
 def heldout_data(n: int = 500, seed: int = 12345) -> tuple[np.ndarray, np.ndarray]:
     """Held-out points on the whole of [-2, 2], gap included, for the log predictive density."""
     rng = np.random.default_rng(seed)
@@ -202,21 +177,11 @@ def heldout_data(n: int = 500, seed: int = 12345) -> tuple[np.ndarray, np.ndarra
 
 
 GRID = np.linspace(-2.0, 2.0, 41).astype(np.float32)  # test inputs for ESS; 9 of them lie in the gap
-LAYERS = ("w0", "b0", "w1", "b1", "w2", "b2")
 
 
 def hand_model(x: jnp.ndarray, y: jnp.ndarray) -> None:
     """The canonical BNN written by hand in NumPyro, as a user would."""
-
-    def normal(name: str, shape: tuple[int, ...]) -> jnp.ndarray:
-        return numpyro.sample(name, dist.Normal(0.0, 1.0).expand(shape).to_event(len(shape)))
-
-    prec = numpyro.sample("prec", dist.Gamma(3.0, 1.0))
-    h = jnp.tanh(x @ normal("w0", (1, WIDTH)) + normal("b0", (WIDTH,)))
-    h = jnp.tanh(h @ normal("w1", (WIDTH, WIDTH)) + normal("b1", (WIDTH,)))
-    f = (h @ normal("w2", (WIDTH, 1)) + normal("b2", (1,)))[:, 0]
-    with numpyro.plate("N", x.shape[0]):
-        numpyro.sample("y", dist.Normal(f, 1.0 / jnp.sqrt(prec)), obs=y)
+    numpyro_model(x, y, WIDTH)
 
 
 def hand_potential(p: dict[str, jnp.ndarray], x: jnp.ndarray, y: jnp.ndarray) -> jnp.ndarray:

@@ -55,7 +55,6 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import numpyro  # noqa: E402
-import numpyro.distributions as dist  # noqa: E402
 import optax  # noqa: E402
 from jax.flatten_util import ravel_pytree  # noqa: E402
 from numpyro.infer import SVI, Trace_ELBO  # noqa: E402
@@ -64,6 +63,7 @@ from numpyro.infer.autoguide import AutoNormal  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from canonical import gap_data, numpyro_model, source  # noqa: E402
 from provenance import facts, provenance  # noqa: E402
 
 import bnnlang  # noqa: E402
@@ -78,25 +78,6 @@ LEAPFROG_BLACKJAX = 10
 SGHMC_KEPT = (10, 10)  # samples, thinning of the bnnlang SG-HMC runs (few draws: they are not what is timed)
 LR = 0.01
 STEP_SIZE = 1e-5  # bnnlang SG-HMC's step_size: no width diverges from a random start; the cost does not depend on it
-
-SOURCE = """
-data {
-  x: real[N, 1]
-  y: real[N]
-}
-
-param prec ~ Gamma(3, 1)
-
-network mlp(x) -> real[N] {
-  default weight ~ Normal(0, 1)
-  default bias ~ Normal(0, 1)
-  dense(WIDTH, tanh)
-  dense(WIDTH, tanh)
-  dense(1)
-}
-
-observe y ~ Normal(mlp(x), 1 / sqrt(prec))
-"""
 
 
 @dataclass(frozen=True)
@@ -122,14 +103,6 @@ QUICK_SIZES = {50: Sizes(raw_steps=10_000, sghmc_total=3000, svi_steps=1000, bnn
 # -- data and the two potentials ------------------------------------------------------------------------------
 
 
-def gap_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """y = sin(3x) + 0.1 noise, x uniform on [-2, -0.5] U [0.5, 2]."""
-    rng = np.random.default_rng(seed)
-    x = np.concatenate([rng.uniform(-2.0, -0.5, n // 2), rng.uniform(0.5, 2.0, n - n // 2)])
-    y = np.sin(3 * x) + 0.1 * rng.standard_normal(n)
-    return x.reshape(-1, 1).astype(np.float32), y.astype(np.float32)
-
-
 LOG_2PI = math.log(2 * math.pi)
 
 
@@ -152,20 +125,6 @@ def hand_potential(p: dict[str, jnp.ndarray], x: jnp.ndarray, y: jnp.ndarray, sc
     log_prior = log_prior + 2.0 * u - prec - math.log(2.0) + u  # Gamma(3, 1) density of prec, times d prec / du
     log_lik = jnp.sum(0.5 * u - 0.5 * LOG_2PI - 0.5 * prec * (y - f) ** 2)
     return -(log_prior + scale * log_lik)
-
-
-def numpyro_model(x: jnp.ndarray, y: jnp.ndarray, width: int) -> None:
-    """The same BNN written by hand in NumPyro (what AutoNormal is given)."""
-
-    def normal(name: str, shape: tuple[int, ...]) -> jnp.ndarray:
-        return numpyro.sample(name, dist.Normal(0.0, 1.0).expand(shape).to_event(len(shape)))
-
-    prec = numpyro.sample("prec", dist.Gamma(3.0, 1.0))
-    h = jnp.tanh(x @ normal("w0", (1, width)) + normal("b0", (width,)))
-    h = jnp.tanh(h @ normal("w1", (width, width)) + normal("b1", (width,)))
-    f = (h @ normal("w2", (width, 1)) + normal("b2", (1,)))[:, 0]
-    with numpyro.plate("N", x.shape[0]):
-        numpyro.sample("y", dist.Normal(f, 1.0 / jnp.sqrt(prec)), obs=y)
 
 
 def as_generated(p: dict[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
@@ -344,7 +303,7 @@ def check_potentials(problem, x, y, width: int) -> float:
 
 
 def measure_width(width: int, sizes: Sizes, repeats: int | None, folder: Path, with_n100: bool) -> dict:
-    model = Model.from_source(SOURCE.replace("WIDTH", str(width)), "overhead.bnn")
+    model = Model.from_source(source(width), "overhead.bnn")
 
     def problem_for(n: int):
         x, y = gap_data(n, seed=n)

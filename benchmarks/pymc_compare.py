@@ -73,6 +73,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from canonical import source
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "pymc.md"
@@ -96,24 +97,7 @@ QUICK = {
 }
 PROBE = {"bnnlang_nuts": {"warmup": 1, "samples": 1}, "bnnlang_svi": {"steps": 1, "map_steps": 1, "samples": 1}}
 
-MODEL = f"""
-data {{
-  x: real[N, 1]
-  y: real[N]
-}}
-
-param prec ~ Gamma(3, 1)
-
-network mlp(x) -> real[N] {{
-  default weight ~ Normal(0, 1)
-  default bias ~ Normal(0, 1)
-  dense({WIDTH}, tanh)
-  dense({WIDTH}, tanh)
-  dense(1)
-}}
-
-observe y ~ Normal(mlp(x), 1 / sqrt(prec))
-"""
+MODEL = source(WIDTH)
 
 # Each child prints one JSON line and saves its draws to FOLDER/<method>.npz: f [chains, draws, points] at
 # pred.npz's inputs and prec [chains, draws]. The shared parameter point's names: w1 b1 w2 b2 w3 b3 prec.

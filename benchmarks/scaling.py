@@ -68,6 +68,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from canonical import source
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "scaling.md"
@@ -81,25 +82,6 @@ SGHMC_CHUNK = 1000  # bnnlang.infer.sghmc.CHUNK: the first chunk (with the compi
 SGHMC_STEP_SIZE = 1e-5  # small enough that no width diverges from a random start; the cost does not depend on it
 NUTS_MAX_TREE_DEPTH = 6  # capped (default 10) so that N = 1e5 fits the budget; the cost per leapfrog is the same
 NUTS_WIDTH = 50
-
-SOURCE = """
-data {
-  x: real[N, D]
-  y: real[N]
-}
-
-param prec ~ Gamma(3, 1)
-
-network mlp(x) -> real[N] {
-  default weight ~ Normal(0, 1)
-  default bias ~ Normal(0, 1)
-  dense(WIDTH, tanh)
-  dense(WIDTH, tanh)
-  dense(1)
-}
-
-observe y ~ Normal(mlp(x), 1 / sqrt(prec))
-"""
 
 
 @dataclass(frozen=True)
@@ -235,7 +217,7 @@ def run_point(spec: dict[str, Any]) -> dict[str, Any]:
     jax.monitoring.register_event_time_span_listener(on_span)
 
     kind, width = spec["kind"], spec["width"]
-    model = Model.from_source(SOURCE.replace("WIDTH", str(width)), "scaling.bnn")
+    model = Model.from_source(source(width, inputs="D"), "scaling.bnn")
     if kind == "sghmc":
         overrides = dict(
             backend="sghmc", chains=1, batch_size=SGHMC_BATCH, leapfrog=1, init="uniform", step_size=SGHMC_STEP_SIZE,
