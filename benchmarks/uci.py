@@ -77,8 +77,7 @@ QUICK: dict[str, dict] = {
     # warmup 200 left one member in four stranded far from its mode (sigma ~ 5, step size ~ 1e-3) on yacht seeds 0
     # and 1; 400 did not on seeds 0-3, and the CI test needs a finite, sane RMSE.
     "mile": {"map_steps": 500, "warmup": 400, "samples": 100},
-    # checkpoint_every 100 cuts the 400 steps into chunks: a one-chunk SG-HMC run crashes bnnc's log writer
-    "sghmc": {"map_steps": 500, "map_restarts": 1, "warmup": 200, "samples": 100, "checkpoint_every": 100},
+    "sghmc": {"map_steps": 500, "warmup": 200, "samples": 100, "checkpoint_every": 100},
     "svi": {"map_steps": 500, "steps": 1000, "samples": 200},
     "fsprior+mile": {"chains": 2, "map_steps": 500, "warmup": 400, "samples": 100},
 }
