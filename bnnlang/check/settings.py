@@ -123,8 +123,9 @@ BACKENDS: dict[str, dict[str, Setting]] = {
             float,
             0.0,
             0,
-            doc="step relative to the curvature at the start: learning rate = step_size / lambda_max (the "
-            "potential's largest Hessian eigenvalue there); diverges past ~3; 0 = auto: min(1, sqrt(batch / N))",
+            doc="step relative to the curvature: learning rate = step_size / lambda_max (the potential's largest "
+            "Hessian eigenvalue at the start, raised where burn-in finds more); diverges past ~3; "
+            "0 = auto: min(1, sqrt(batch / N))",
         ),
         "friction": Setting(
             float,

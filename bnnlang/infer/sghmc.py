@@ -64,7 +64,8 @@ CHUNK = 1000  # steps per jitted call when not checkpointing (progress updates b
 MAP_LR = 0.03
 STEP_FRACTION = 1.0  # automatic step: eta x lambda_max at the start (see auto_step)
 CURVATURE_ROWS = 1024  # rows the start's curvature is measured on (or a batch, if larger; all rows when fewer)
-POWER_STEPS = 20  # power-iteration steps for lambda_max
+POWER_STEPS = 20
+RECHECK = 50  # burn-in steps between curvature measurements (~6% more gradients during burn-in)  # power-iteration steps for lambda_max
 DECAY_POWER = 0.55  # polynomial decay exponent (Welling & Teh 2011)
 
 
@@ -193,10 +194,11 @@ def run_sghmc(
         "draws": np.zeros((n_chains, s["samples"], dim), dtype),
         "lp": np.zeros((n_chains, s["samples"]), dtype),
         "bad": np.full((n_chains,), -1, np.int32),
-        # the curvature at the start (the same on every chain), kept so that a resumed run keeps its step size
+        # each chain's curvature scale: measured at the start, raised where burn-in finds more (see RECHECK)
         "lambda_max": np.zeros((n_chains,), np.float32),
     }
     loaded = checkpoint.load(template) if checkpoint.enabled else None
+    top = curvature_fn(batch_potential, problem, batch, base, dim)
     map_s = curvature_s = 0.0
     if loaded is not None:
         step0, state = loaded
@@ -211,8 +213,8 @@ def run_sghmc(
         map_s = time.perf_counter() - t_start
         z0 = np.asarray(z0)[:n_chains]
         t_curv = time.perf_counter()
-        lam = top_curvature(z0, batch_potential, problem, batch, base, (mesh, n_dev, padded))
-        state = {**template, "z": z0, "lambda_max": np.full((n_chains,), lam, np.float32)}
+        lam = top_curvature(z0, top, base, (mesh, n_dev, padded))
+        state = {**template, "z": z0, "lambda_max": lam}
         curvature_s = time.perf_counter() - t_curv
     state = {k: jax.device_put(pad_chains(np.asarray(v), padded), sharded) for k, v in state.items()}
 
@@ -240,26 +242,29 @@ def run_sghmc(
     def chain_chunk(st, key, t0, slots):
         knoise = jax.random.fold_in(key, 0)
 
-        lr = (step_size / st["lambda_max"]).astype(dtype)
-        noise_sd = jnp.sqrt(2.0 * alpha * lr)
-
-        def gradient_step(zv, gkey, mult):
+        def gradient_step(zv, gkey, mult, lr):
             z, v = zv
             idx, xi = rows_and_noise(gkey)
             value, grad = jax.value_and_grad(batch_potential)(z, idx, gkey)
+            noise_sd = jnp.sqrt(2.0 * alpha * lr)
             v = (1.0 - alpha) * v - (mult * lr) * grad + (jnp.sqrt(mult) * noise_sd) * xi
             return (z + v, v), value
 
         def step(carry, i):
-            z, v, draws, lp, bad, acc = carry
+            z, v, draws, lp, bad, acc, lam = carry
             t = t0 + i
             tkey = jax.random.fold_in(knoise, t)
             mult = step_multiplier(plan, t).astype(dtype)
+            # burn-in only: a chain that reaches sharper regions than its start slows down; sampling keeps one step
+            # at steps 1, 2, 4, ..., then every RECHECK steps: a chain moves fastest away from its start
+            recheck = (t > 0) & (t < plan.warmup) & (((t & (t - 1)) == 0) | (t % RECHECK == 0))
+            lam = jax.lax.cond(recheck, lambda: jnp.maximum(lam, top(z, jax.random.fold_in(tkey, 2**20))), lambda: lam)
+            lr = (step_size / lam).astype(dtype)
 
             def move(zv):
-                zv, value = gradient_step(zv, jax.random.fold_in(tkey, 0), mult)
+                zv, value = gradient_step(zv, jax.random.fold_in(tkey, 0), mult, lr)
                 zv = jax.lax.fori_loop(
-                    1, leapfrog, lambda lf, zv: gradient_step(zv, jax.random.fold_in(tkey, lf), mult)[0], zv
+                    1, leapfrog, lambda lf, zv: gradient_step(zv, jax.random.fold_in(tkey, lf), mult, lr)[0], zv
                 )
                 return zv, value
 
@@ -271,11 +276,11 @@ def run_sghmc(
             draws = draws.at[j].set(jnp.where(keep, z, draws[j]))
             lp = lp.at[j].set(jnp.where(keep, -value, lp[j]))
             bad = jnp.where((bad < 0) & ~jnp.isfinite(value), t, bad)
-            return (z2, v2, draws, lp, bad, acc + value), None
+            return (z2, v2, draws, lp, bad, acc + value, lam), None
 
-        init = (st["z"], st["v"], st["draws"], st["lp"], st["bad"], jnp.zeros((), dtype))
-        (z, v, draws, lp, bad, acc), _ = jax.lax.scan(step, init, jnp.arange(chunk))
-        return {"z": z, "v": v, "draws": draws, "lp": lp, "bad": bad, "lambda_max": st["lambda_max"]}, acc
+        init = (st["z"], st["v"], st["draws"], st["lp"], st["bad"], jnp.zeros((), dtype), st["lambda_max"])
+        (z, v, draws, lp, bad, acc, lam), _ = jax.lax.scan(step, init, jnp.arange(chunk))
+        return {"z": z, "v": v, "draws": draws, "lp": lp, "bad": bad, "lambda_max": lam}, acc
 
     run_chunk = on_devices(chain_chunk, mesh, n_dev, (0, 0, None, None), donate=True)
     slots_all = np.concatenate([plan.slot, np.full(chunk, -1, np.int32)])
@@ -311,7 +316,8 @@ def run_sghmc(
     }
     idata = draws_to_idata(problem, posterior, sample_stats)
     grads = n_chains * plan.total * leapfrog
-    lam = float(np.asarray(state["lambda_max"])[0])
+    lam_chains = np.asarray(state["lambda_max"])[:n_chains]
+    lam = float(lam_chains.max())
     info = {
         "backend": "sghmc",
         "batch_size": batch if batch is not None else problem.n_rows,
@@ -319,7 +325,8 @@ def run_sghmc(
         "gradients_per_chain": plan.total * leapfrog,
         "step_size": step_size,
         "friction": alpha,
-        "lambda_max": lam,
+        "lambda_max": lam,  # the largest over chains; each chain samples with step_size / its own
+        "lambda_max_per_chain": [float(v) for v in lam_chains],
         "learning_rate": step_size / lam,
         "devices": n_dev,
         "padded_chains": padded - n_chains,
@@ -343,24 +350,20 @@ def run_sghmc(
     return RunResult(idata, timings, info)
 
 
-def top_curvature(
-    z0: np.ndarray, batch_potential, problem: Problem, batch: int | None, base: jax.Array, layout: tuple[Mesh, int, int]
-) -> float:
-    """lambda_max: the largest Hessian eigenvalue of the potential at the chains' starts (the largest over chains).
+def curvature_fn(batch_potential, problem: Problem, batch: int | None, base: jax.Array, dim: int):
+    """`top(z, key)`: the largest Hessian eigenvalue of the potential at z, by power iteration.
 
-    Power iteration with Hessian-vector products (forward over reverse mode), POWER_STEPS of them per chain:
-    about 3 x POWER_STEPS gradients. With minibatches the curvature is measured on CURVATURE_ROWS rows (or one
-    batch, if larger), drawn once, which the potential scales up to N: the start costs the same at any N.
+    POWER_STEPS Hessian-vector products (forward over reverse mode), about 3 x POWER_STEPS gradients. With
+    minibatches the curvature is measured on CURVATURE_ROWS rows (or one batch, if larger), drawn once, which
+    the potential scales up to N: a measurement costs the same at any N.
     """
-    mesh, n_dev, n_padded = layout
-    n_chains, dim = z0.shape
     rows = None
     size = max(batch or 0, CURVATURE_ROWS)
     if batch is not None and problem.n_rows > size:
         rows = jax.random.permutation(jax.random.fold_in(base, KEY_CURVATURE), problem.n_rows)[:size]
     ctx = jax.random.fold_in(base, KEY_CURVATURE + 1)
 
-    def top_eigenvalue(z, key):
+    def top(z, key):
         grad = jax.grad(lambda x: batch_potential(x, rows, ctx))
 
         def hvp(w):
@@ -374,9 +377,15 @@ def top_curvature(
         w, _ = jax.lax.scan(step, w0 / jnp.linalg.norm(w0), None, length=POWER_STEPS)
         return jnp.abs(jnp.vdot(w, hvp(w)))
 
+    return top
+
+
+def top_curvature(z0: np.ndarray, top, base: jax.Array, layout: tuple[Mesh, int, int]) -> np.ndarray:
+    """lambda_max at each chain's start: the largest over chains, for every chain (one step size to start)."""
+    mesh, n_dev, n_padded = layout
+    n_chains = z0.shape[0]
     keys = jnp.stack([jax.random.fold_in(base, KEY_CURVATURE + 2 + c) for c in range(n_padded)])
-    lam = np.asarray(on_devices(top_eigenvalue, mesh, n_dev, (0, 0))(jnp.asarray(pad_chains(z0, n_padded)), keys))
-    lam = lam[:n_chains]
+    lam = np.asarray(on_devices(top, mesh, n_dev, (0, 0))(jnp.asarray(pad_chains(z0, n_padded)), keys))[:n_chains]
     if not np.isfinite(lam).all():
         raise BnnError(
             f"The curvature at the start of SG-HMC chain {int(np.argmax(~np.isfinite(lam)))} is not finite, so no "
@@ -384,7 +393,7 @@ def top_curvature(
             Location("<inference>", 0),
             hint="Check the priors' scales and the data's units (standardise), or start with init = uniform.",
         )
-    return max(float(lam.max()), 1e-12)
+    return np.full(n_chains, max(float(lam.max()), 1e-12), np.float32)
 
 
 # -- helpers --------------------------------------------------------------------------------------------------
