@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 import sys
@@ -34,7 +35,7 @@ def _problem(m, bound, **overrides):
 def test_parameter_count_from_shapes_matches_a_real_start(example):
     m, bound = example
     problem, _ = _problem(m, bound)
-    counted = sum(int(jax.numpy.prod(jax.numpy.array(s))) for s in parameter_shapes(problem).values())
+    counted = sum(math.prod(s) for s in parameter_shapes(problem).values())
     assert counted == ravel_pytree(problem.init(jax.random.PRNGKey(0), 0.5))[0].size == 1 + 2 * 20 + 20 * 20 + 20 + 21
 
 

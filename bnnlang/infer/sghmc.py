@@ -64,8 +64,8 @@ CHUNK = 1000  # steps per jitted call when not checkpointing (progress updates b
 MAP_LR = 0.03
 STEP_FRACTION = 1.0  # automatic step: eta x lambda_max at the start (see auto_step)
 CURVATURE_ROWS = 1024  # rows the start's curvature is measured on (or a batch, if larger; all rows when fewer)
-POWER_STEPS = 20
-RECHECK = 50  # burn-in steps between curvature measurements (~6% more gradients during burn-in)  # power-iteration steps for lambda_max
+POWER_STEPS = 20  # power-iteration steps for lambda_max
+RECHECK = 50  # burn-in steps between curvature measurements (~6% more gradients during burn-in)
 DECAY_POWER = 0.55  # polynomial decay exponent (Welling & Teh 2011)
 
 
@@ -135,6 +135,13 @@ def auto_step(s: dict[str, Any], batch: int | None, n_rows: int) -> tuple[float,
     step = s["step_size"] or STEP_FRACTION * min(1.0, math.sqrt(ratio))
     friction = s["friction"] or (0.1 if batch is None else 0.5)
     return step, friction
+
+
+def data_size(problem: Problem) -> int:
+    """What one full-data gradient sees: the rows minibatches would cut, else the number of observed values."""
+    if problem.rows is not None:
+        return problem.n_rows
+    return max(1, sum(int(np.size(problem.data[k])) for k in problem.observed if k in problem.data))
 
 
 def noise_fn(kind: str, dim: int, dtype):
@@ -320,7 +327,7 @@ def run_sghmc(
     lam = float(lam_chains.max())
     info = {
         "backend": "sghmc",
-        "batch_size": batch if batch is not None else problem.n_rows,
+        "batch_size": batch if batch is not None else data_size(problem),
         "gradients": grads,
         "gradients_per_chain": plan.total * leapfrog,
         "step_size": step_size,
