@@ -203,6 +203,8 @@ class Model:
             "settings": settings.values,
             "dims": bound.dims,
         }
+        if noncentered := self.noncentered_sites(settings):
+            record["noncentered"] = list(noncentered)  # sampled as loc + scale * z (docs/inference.md)
         if hasattr(self.module, "STANDARDIZED"):  # for the reader; predictions take them from posterior.nc
             record["standardized"] = {
                 v: {k: problem.data[f"_{k}_{v}"].tolist() for k in ("shift", "scale")} for v in self.module.STANDARDIZED
@@ -242,7 +244,7 @@ class Model:
         kwargs = bound.model_kwargs(self.checked)
         kwargs.update(self.scaling(kwargs))
         kwargs.update(self.gp_inputs(kwargs))
-        problem = make_problem(self.module.model, self.checked, kwargs, site_dims(self.checked))
+        problem = make_problem(self.module.model, self.checked, kwargs, site_dims(self.checked), self.reparam(settings))
         if settings is not None:
             if "batch_size" in settings.values:
                 resolve_batch_size(problem, settings["batch_size"], settings.method, None)
@@ -256,6 +258,18 @@ class Model:
                     "or use `infer svi(guide = map)` for a point estimate of everything.",
                 )
         return problem
+
+    def noncentered_sites(self, settings: InferSettings | None) -> dict[str, tuple[str, ...]]:
+        """The hierarchical sites a run with `settings` (default: the model's own) samples non-centred."""
+        chosen = settings if settings is not None else self.checked.infer
+        return self.checked.noncentered_sites() if chosen.values.get("noncentered", True) else {}
+
+    def reparam(self, settings: InferSettings | None):
+        """The generated program's `noncentered` wrapper over those sites, or None."""
+        from functools import partial
+
+        sites = self.noncentered_sites(settings)
+        return partial(self.module.noncentered, sites=sites) if sites else None
 
     def scaling(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """The `standardized` variables' training means and sds (`_shift_x`, `_scale_x`), which the model

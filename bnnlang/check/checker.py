@@ -188,6 +188,34 @@ class CheckedModel:
         nets = [s for net in self.networks.values() for s in net.sites()]
         return [p.name for p in self.params] + nets + [s for g in self.gps.values() for s in g.sites()]
 
+    def noncentered_sites(self) -> dict[str, tuple[str, ...]]:
+        """Hierarchical sites: a location-scale prior whose loc or scale reads another latent value.
+
+        Sampled as loc + scale * z with z standard (setting `noncentered`), so a sampler never meets the
+        funnel between a scale and the values it scales. Maps each site to the shape parameters its
+        standard form keeps (StudentT's df). Deterministic layers keep their values as written.
+        """
+        latent = {p.name for p in self.params}
+        out: dict[str, tuple[str, ...]] = {}
+        for p in self.params:
+            _noncenter(out, p.name, p.dist, latent)
+        for net in self.networks.values():
+            for layer in net.dense_layers():
+                if layer.deterministic:
+                    continue
+                for use in (layer.weight, layer.bias):
+                    site = f"{net.name}.{layer.path}.{use.role}"
+                    if use.prior_def is None:
+                        _noncenter(out, site, use.call, latent)
+                        continue
+                    # inside a prior: its own params, and arguments the use site computes from latents
+                    scope = {name for name, arg in use.args.items() if latent.intersection(names_in(arg))}
+                    for lp in use.prior_def.locals:
+                        _noncenter(out, f"{site}.{lp.name}", lp.dist, scope)
+                        scope.add(lp.name)
+                    _noncenter(out, site, use.prior_def.value, scope)
+        return out
+
     @property
     def dims(self) -> list[str]:
         names: list[str] = []
@@ -1251,6 +1279,11 @@ def _shape_hint(shape: Shape, target: Shape, from_network: bool = True) -> str:
 def names_in(node) -> list[str]:
     """All identifiers referenced by an expression or call (not function names)."""
     return [n.id for n in t.walk(node) if isinstance(n, t.Name)]
+
+
+def _noncenter(out: dict[str, tuple[str, ...]], site: str, call: t.Call, latent: set[str]) -> None:
+    if call.func in LOCATION_SCALE and latent.intersection(names_in(call)):
+        out[site] = ("df",) if call.func == "StudentT" else ()
 
 
 def check(program: t.Program, model_dir: Path | None = None) -> CheckedModel:

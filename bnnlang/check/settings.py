@@ -62,7 +62,14 @@ class Setting:
 
 
 def _common(chains: int | None = 4) -> dict[str, Setting]:
-    out = {"seed": Setting(int, 0, 0, 2**31 - 1, doc="random seed; same seed, same draws")}
+    out = {
+        "seed": Setting(int, 0, 0, 2**31 - 1, doc="random seed; same seed, same draws"),
+        "noncentered": Setting(
+            bool,
+            True,
+            doc="sample hierarchical location-scale sites as loc + scale * z, z standard (no funnels)",
+        ),
+    }
     if chains is not None:
         out["chains"] = Setting(int, chains, 1, 1024, doc="independent chains; run in parallel over JAX devices")
     return out
@@ -195,7 +202,7 @@ BACKENDS: dict[str, dict[str, Setting]] = {
 }
 
 
-CARRIED = frozenset({"seed", "chains", "samples", "batch_size", "checkpoint_every"})
+CARRIED = frozenset({"seed", "noncentered", "chains", "samples", "batch_size", "checkpoint_every"})
 
 
 @dataclass(frozen=True)

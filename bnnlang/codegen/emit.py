@@ -40,8 +40,8 @@ _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 # to one of them (or to a Python keyword) would shadow it or not parse, so it is emitted as `_bnn_NAME`:
 # model names cannot start with "_" (the grammar), so that spelling collides with no other model name.
 GENERATED_NAMES = frozenset(
-    """jax jnp numpyro dist tinygp np math sys model main DATA DIM_ARGS DETERMINISTIC GP_NORMAL STANDARDIZED
-    INFER int float len range sorted KeyError TypeError ValueError""".split()
+    """jax jnp numpyro dist tinygp np math sys model main noncentered DATA DIM_ARGS DETERMINISTIC GP_NORMAL
+    STANDARDIZED NONCENTERED INFER int float len range sorted KeyError TypeError ValueError""".split()
 ) | frozenset(keyword.kwlist)
 
 
@@ -394,6 +394,9 @@ class Emitter:
         if self.standardized:
             self.emit(f"STANDARDIZED = {self.standardized!r}  # centred and scaled by _scaling(training data)")
         self.emit(f"INFER = {{{', '.join(f'{k!r}: {v!r}' for k, v in s.items())}}}")
+        hierarchical = m.noncentered_sites()
+        if hierarchical:
+            self.noncentered_function(hierarchical if s["noncentered"] else {})
         self.emit()
         self.emit()
         self.emit("def main(argv=None):")
@@ -410,7 +413,7 @@ class Emitter:
         if self.standardized:
             self.emit("kwargs.update(_scaling(kwargs))", 1)
         self.emit("kernel = NUTS(", 1)
-        self.emit("model,", 2)
+        self.emit("noncentered(model)," if hierarchical else "model,", 2)
         self.emit("target_accept_prob=INFER['target_accept'],", 2)
         self.emit("max_tree_depth=INFER['max_tree_depth'],", 2)
         self.emit("dense_mass=INFER['dense_mass'],", 2)
@@ -433,6 +436,24 @@ class Emitter:
         self.emit()
         self.emit('if __name__ == "__main__":')
         self.emit("main()", 1)
+
+    def noncentered_function(self, sites: dict[str, tuple[str, ...]]) -> None:
+        self.emit("# hierarchical sites sampled non-centred (infer setting noncentered; docs/inference.md)")
+        self.emit(f"NONCENTERED = {sites!r}")
+        self.emit()
+        self.emit()
+        self.emit("def noncentered(model, sites=NONCENTERED):")
+        self.emit('"""`model` with each site in `sites` drawn as loc + scale * z, z standard (with the shape', 1)
+        self.emit("parameters listed): the sampler never meets the funnel between a scale and the values it", 1)
+        self.emit('scales. The posterior of the original sites is the same; `site_decentered` holds z."""', 1)
+        self.emit("from numpyro.infer.reparam import LocScaleReparam", 1)
+        self.emit()
+        self.emit("def config(msg):", 1)
+        self.emit("if msg['name'] in sites and not msg['is_observed']:  # conditioned sites keep their values", 2)
+        self.emit("return LocScaleReparam(0, sites[msg['name']])", 3)
+        self.emit("return None", 2)
+        self.emit()
+        self.emit("return numpyro.handlers.reparam(model, config=config)", 1)
 
 
 SCALING_HELPERS = '''

@@ -274,17 +274,47 @@ def fit_ensemble(
 
 
 def fan_in_start(problem: Problem, draw: dict[str, jnp.ndarray], key: jax.Array) -> dict[str, jnp.ndarray]:
-    """Dense layers' weights ~ Normal(0, 1 / sqrt(fan_in)) and biases 0; other sites keep the prior draw."""
+    """Dense layers' weights ~ Normal(0, 1 / sqrt(fan_in)) and biases 0; other sites keep the prior draw.
+
+    A non-centred weight is stored as its standard draw z (weight = loc + scale * z); z is set so the
+    weight is the fan-in start, at the scale the prior draw of its hyperparameters gives (a horseshoe's
+    scales are often tiny, and z alone would leave the weights near zero).
+    """
     out = dict(draw)
+    located = None
     for i, name in enumerate(sorted(draw)):
-        dims = problem.site_dims.get(name, [])
-        layer = name.rsplit(".", 1)[0]
-        if name.endswith(".weight") and dims == [f"{layer}.in", f"{layer}.out"] and draw[name].ndim == 2:
+        site = name.removesuffix("_decentered")
+        dims = problem.site_dims.get(site, [])
+        layer = site.rsplit(".", 1)[0]
+        if site.endswith(".weight") and dims == [f"{layer}.in", f"{layer}.out"] and draw[name].ndim == 2:
             fan_in = draw[name].shape[0]
             noise = jax.random.normal(jax.random.fold_in(key, i), draw[name].shape, draw[name].dtype)
-            out[name] = noise / math.sqrt(fan_in)
-        elif name.endswith(".bias") and dims == [f"{layer}.out"]:
-            out[name] = jnp.zeros_like(draw[name])
+            target = noise / math.sqrt(fan_in)
+        elif site.endswith(".bias") and dims == [f"{layer}.out"]:
+            target = jnp.zeros_like(draw[name])
+        else:
+            continue
+        if site != name:
+            located = located if located is not None else _loc_scale(problem, draw)
+            loc, scale = located[site]
+            target = (target - loc) / scale
+        out[name] = target
+    return out
+
+
+def _loc_scale(problem: Problem, draw: dict[str, jnp.ndarray]) -> dict[str, tuple[jnp.ndarray, jnp.ndarray]]:
+    """Each non-centred site's loc and scale at the hyperparameters in `draw` (unconstrained)."""
+    values = problem.constrain(draw)
+    tr = handlers.trace(handlers.substitute(problem.plain_model, data=values)).get_trace(**problem.data)
+    out = {}
+    for name in draw:
+        site = name.removesuffix("_decentered")
+        if site != name:
+            fn = tr[site]["fn"]
+            while not hasattr(fn, "loc"):  # Independent / Expanded wrappers around the location-scale family
+                fn = fn.base_dist
+            shape = jnp.shape(draw[name])
+            out[site] = (jnp.broadcast_to(fn.loc, shape), jnp.broadcast_to(fn.scale, shape))
     return out
 
 

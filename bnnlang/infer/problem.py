@@ -38,6 +38,8 @@ class Problem:
     base_model: Callable | None = None  # the model before conditioning on `fixed`
     chain_subset: tuple[int, ...] | None = None  # global chain indices this process runs (multi-host)
     keyed: bool = False  # the model takes `_key` (function-space priors whose context points have a spread)
+    # wraps the model so hierarchical sites are sampled non-centred (the generated program's `noncentered`)
+    reparam: Callable[[Callable], Callable] | None = None
 
     def chain_ids(self, chains: int) -> list[int]:
         """The chains this process runs; chain c always uses the key fold_in(PRNGKey(seed), c)."""
@@ -112,16 +114,35 @@ class Problem:
         return jax.tree_util.tree_map(lambda v: jnp.clip(v, -3.0, 3.0), z)
 
     def constrain(self, params: dict[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
-        """Unconstrained position -> the sample sites' values (what ArviZ stores)."""
-        return constrain_fn(self.model, (), self.data, params)
+        """Unconstrained position -> the sample sites' values, and those of non-centred sites.
+
+        A non-centred site is a deterministic function of its `_decentered` standard draw; both come back,
+        so the result can be substituted into `model`. `public` keeps what ArviZ stores.
+        """
+        return constrain_fn(self.model, (), self.data, params, return_deterministic=self.reparam is not None)
+
+    def public(self, draws: dict[str, Any]) -> dict[str, Any]:
+        """The draws of the model's own sites: without the fixed ones and non-centred sites' standard draws."""
+        return {k: v for k, v in draws.items() if k not in self.fixed and not k.endswith("_decentered")}
+
+    @property
+    def plain_model(self) -> Callable:
+        """The model as written (conditioned on `fixed`), not reparameterised: for scoring draws of its sites."""
+        base = self.base_model or self.model
+        return handlers.condition(base, data=self.fixed) if self.fixed else base
 
     def with_fixed(self, fixed: dict[str, np.ndarray]) -> Problem:
         base = self.base_model or self.model
-        return replace(self, model=handlers.condition(base, data=fixed), fixed=fixed, base_model=base)
+        return replace(self, model=self._wrap(handlers.condition(base, data=fixed)), fixed=fixed, base_model=base)
 
     def without_fixed(self) -> Problem:
         """The full model, every site free (for the MAP fit of deterministic layers)."""
-        return replace(self, model=self.base_model or self.model, fixed={})
+        return replace(self, model=self._wrap(self.base_model or self.model), fixed={})
+
+    def _wrap(self, model: Callable) -> Callable:
+        # outside the conditioning: conditioned sites reach the reparameterisation already observed and keep
+        # their values (it skips them)
+        return self.reparam(model) if self.reparam is not None else model
 
 
 def row_plan(checked: CheckedModel, kwargs: dict[str, Any]) -> tuple[str | None, int, tuple[str, ...]]:
@@ -147,12 +168,16 @@ def row_plan(checked: CheckedModel, kwargs: dict[str, Any]) -> tuple[str | None,
 
 
 def make_problem(
-    model_fn: Callable, checked: CheckedModel, kwargs: dict[str, Any], site_dims: dict[str, list[str]]
+    model_fn: Callable,
+    checked: CheckedModel,
+    kwargs: dict[str, Any],
+    site_dims: dict[str, list[str]],
+    reparam: Callable[[Callable], Callable] | None = None,
 ) -> Problem:
     data = {k: (jnp.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in kwargs.items()}
     rows, n_rows, batched = row_plan(checked, data)
     return Problem(
-        model=model_fn,
+        model=reparam(model_fn) if reparam is not None else model_fn,
         data=data,
         observed=tuple(v.name for v in checked.observed),
         site_dims=site_dims,
@@ -163,6 +188,7 @@ def make_problem(
         hidden=tuple(site for net in checked.networks.values() for site in net.hidden_sites()),
         base_model=model_fn,
         keyed=any(fp.spread for fp in checked.function_priors),
+        reparam=reparam,
     )
 
 

@@ -23,7 +23,7 @@ def draws_to_idata(
     problem: Problem, posterior: dict[str, np.ndarray], sample_stats: dict[str, np.ndarray] | None = None
 ):
     """{site: [chain, draw, ...]} -> InferenceData with log_likelihood, observed and constant data."""
-    posterior = {k: np.asarray(v) for k, v in posterior.items() if k not in problem.fixed}
+    posterior = {k: np.asarray(v) for k, v in problem.public(posterior).items()}
     return to_inference_data(
-        problem.model, posterior, sample_stats or {}, problem.data, problem.site_dims, problem.observed
+        problem.plain_model, posterior, sample_stats or {}, problem.data, problem.site_dims, problem.observed
     )
