@@ -57,6 +57,7 @@ SUITE: tuple[Bench, ...] = (
     Bench("mile_1d", "mile_1d.py", "MILE against cold and ensemble-started NUTS, 1-D gap", quick=False),
     Bench("gp", "gp.py", "sparse against exact GPs; deep kernel learning", quick=False),
     Bench("sbc", "sbc.py", "simulation-based calibration of NUTS", quick=False),
+    Bench("noncentered", "noncentered.py", "centred against non-centred hierarchical sites", "-o", quick=False),
 )
 
 
