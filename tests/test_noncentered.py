@@ -7,6 +7,7 @@ centred form misses the funnel's neck (checked below), the non-centred form must
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -194,3 +195,15 @@ def test_fan_in_starts_reach_noncentred_weights(tmp_path: Path):
         assert w.std() == pytest.approx(1 / np.sqrt(8), rel=0.15)  # 512 draws: sd known to about 3%
         np.testing.assert_allclose(values["mlp.0.bias"], 0.0, atol=1e-5)
         assert np.asarray(values["mlp.1.weight"]).std() == pytest.approx(1 / 8, rel=0.4)  # 64 draws, centred
+
+
+def test_run_folder_and_report_name_the_noncentred_sites(tmp_path: Path):
+    model = Model.from_source(FUNNEL.replace("warmup = 500, samples = 1000", "warmup = 50, samples = 50"), "f.bnn")
+    run = model.run(write_funnel_data(tmp_path), out=tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "settings.json").read_text())["noncentered"] == ["w"]
+    page, data = run.write_report(run.report())
+    assert json.loads(data.read_text())["run"]["noncentered"] == ["w"]
+    assert "Sampled non-centred (loc + scale * z): w" in page.read_text()
+    off = model.run(write_funnel_data(tmp_path), out=tmp_path / "off", noncentered=False)
+    assert "noncentered" not in json.loads((tmp_path / "off" / "settings.json").read_text())
+    assert "Sampled non-centred" not in off.write_report(off.report())[0].read_text()

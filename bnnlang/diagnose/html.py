@@ -85,6 +85,8 @@ def render(report: Report) -> str:
         f'<p class="muted">{_e(run["backend"])}, {run["chains"]} chain(s) × {run["draws_per_chain"]} draws; '
         f"data {_e(run.get('data_path'))}; run folder {_e(run.get('path'))}; bnnlang {_e(run.get('bnnlang_version'))}</p>"
     )
+    if run.get("noncentered"):
+        parts.append(f'<p class="muted">Sampled non-centred (loc + scale * z): {_e(", ".join(run["noncentered"]))}</p>')
     cls = "bad" if not v["ok"] else ("warn" if any(not k["ok"] for k in v["checks"]) else "ok")
     parts.append(f'<div class="verdict {cls}" id="verdict"><b>Verdict: {_e(v["headline"])}</b>')
     if v.get("note"):

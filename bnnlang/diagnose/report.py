@@ -98,6 +98,7 @@ def build(
             "data_path": run.record.get("data_path"),
             "backend": backend,
             "settings": run.record.get("settings", {}),
+            "noncentered": run.record.get("noncentered", []),  # sites sampled as loc + scale * z
             "bnnlang_version": run.record.get("bnnlang_version"),
             "timings": run.summary.get("timings", {}),
             "info": run.summary.get("run", {}),
