@@ -52,6 +52,7 @@ DISTRIBUTIONS: dict[str, DistSpec] = {
         _d("Uniform", ["low", "high"], 2, "interval"),
         _d("Beta", ["concentration1", "concentration0"], 2, "unit"),
         _d("Dirichlet", ["concentration"], 1, "simplex", vector_params=frozenset({"concentration"})),
+        _d("RelaxedBernoulli", ["temperature", "probs"], 2, "unit", alternatives={"logits": "probs"}),
         _d("Bernoulli", ["probs"], 1, "binary", alternatives={"logits": "probs"}, discrete=True),
         _d(
             "Categorical",
@@ -71,7 +72,7 @@ DISTRIBUTIONS: dict[str, DistSpec] = {
 # units by loc -> shift + scale_y * loc, scale -> scale_y * scale (docs/language.md, "standardized")
 LOCATION_SCALE = frozenset({"Normal", "Laplace", "StudentT", "Cauchy"})
 
-POSITIVE_PARAMS = frozenset({"scale", "df", "concentration", "rate", "concentration1", "concentration0"})
+POSITIVE_PARAMS = frozenset({"scale", "df", "concentration", "rate", "concentration1", "concentration0", "temperature"})
 
 # Element-wise functions allowed in expressions: name -> jax expression template.
 FUNCTIONS: dict[str, str] = {
