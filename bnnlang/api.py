@@ -238,13 +238,17 @@ class Model:
 
     def problem(self, bound: BoundData, settings: InferSettings | None = None):
         """The backends' view of this model on `bound` data; refuses settings that cannot work."""
+        from functools import partial
+
         from .infer.arviz_data import site_dims
         from .infer.problem import make_problem, resolve_batch_size
 
         kwargs = bound.model_kwargs(self.checked)
         kwargs.update(self.scaling(kwargs))
         kwargs.update(self.gp_inputs(kwargs))
-        problem = make_problem(self.module.model, self.checked, kwargs, site_dims(self.checked), self.reparam(settings))
+        sites = self.noncentered_sites(settings)
+        reparam = partial(self.module.noncentered, sites=sites) if sites else None
+        problem = make_problem(self.module.model, self.checked, kwargs, site_dims(self.checked), reparam, tuple(sites))
         if settings is not None:
             if "batch_size" in settings.values:
                 resolve_batch_size(problem, settings["batch_size"], settings.method, None)
@@ -263,13 +267,6 @@ class Model:
         """The hierarchical sites a run with `settings` (default: the model's own) samples non-centred."""
         chosen = settings if settings is not None else self.checked.infer
         return self.checked.noncentered_sites() if chosen.values.get("noncentered", True) else {}
-
-    def reparam(self, settings: InferSettings | None):
-        """The generated program's `noncentered` wrapper over those sites, or None."""
-        from functools import partial
-
-        sites = self.noncentered_sites(settings)
-        return partial(self.module.noncentered, sites=sites) if sites else None
 
     def scaling(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """The `standardized` variables' training means and sds (`_shift_x`, `_scale_x`), which the model

@@ -207,3 +207,13 @@ def test_run_folder_and_report_name_the_noncentred_sites(tmp_path: Path):
     off = model.run(write_funnel_data(tmp_path), out=tmp_path / "off", noncentered=False)
     assert "noncentered" not in json.loads((tmp_path / "off" / "settings.json").read_text())
     assert "Sampled non-centred" not in off.write_report(off.report())[0].read_text()
+
+
+def test_a_param_named_like_a_standard_draw_is_kept(tmp_path: Path):
+    """Only the reparameterisation's own standard draws are hidden, not a user's site that ends alike."""
+    src = FUNNEL.replace("param b ~ Normal(0, 1)", "param b_decentered ~ Normal(0, 1)").replace(
+        "Normal(b, 1)", "Normal(b_decentered, 1)"
+    )
+    model = Model.from_source(src.replace("warmup = 500, samples = 1000", "warmup = 50, samples = 50"), "f.bnn")
+    post = model.run(write_funnel_data(tmp_path)).idata.posterior
+    assert set(post.data_vars) == {"tau", "w", "b_decentered"}

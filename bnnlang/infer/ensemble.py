@@ -42,7 +42,7 @@ from numpyro import handlers
 from ..errors import BnnError, Location
 from .chains import chain_mesh, on_devices, pad_chains
 from .optimize import adam_schedule
-from .problem import Problem
+from .problem import Problem, decentered
 from .progress import Progress
 
 SPLIT_FOLD = 2**30  # fold_in(key, SPLIT_FOLD) draws the hold-out split (member ids stay far below it)
@@ -282,8 +282,9 @@ def fan_in_start(problem: Problem, draw: dict[str, jnp.ndarray], key: jax.Array)
     """
     out = dict(draw)
     located = None
+    sites = {decentered(site): site for site in problem.noncentered}
     for i, name in enumerate(sorted(draw)):
-        site = name.removesuffix("_decentered")
+        site = sites.get(name, name)
         dims = problem.site_dims.get(site, [])
         layer = site.rsplit(".", 1)[0]
         if site.endswith(".weight") and dims == [f"{layer}.in", f"{layer}.out"] and draw[name].ndim == 2:
@@ -307,14 +308,14 @@ def _loc_scale(problem: Problem, draw: dict[str, jnp.ndarray]) -> dict[str, tupl
     values = problem.constrain(draw)
     tr = handlers.trace(handlers.substitute(problem.plain_model, data=values)).get_trace(**problem.data)
     out = {}
-    for name in draw:
-        site = name.removesuffix("_decentered")
-        if site != name:
-            fn = tr[site]["fn"]
-            while not hasattr(fn, "loc"):  # Independent / Expanded wrappers around the location-scale family
-                fn = fn.base_dist
-            shape = jnp.shape(draw[name])
-            out[site] = (jnp.broadcast_to(fn.loc, shape), jnp.broadcast_to(fn.scale, shape))
+    for site in problem.noncentered:
+        if decentered(site) not in draw:  # held fixed (conditioned): not sampled, nothing to start
+            continue
+        fn = tr[site]["fn"]
+        while not hasattr(fn, "loc"):  # Independent / Expanded wrappers around the location-scale family
+            fn = fn.base_dist
+        shape = jnp.shape(draw[decentered(site)])
+        out[site] = (jnp.broadcast_to(fn.loc, shape), jnp.broadcast_to(fn.scale, shape))
     return out
 
 

@@ -38,8 +38,10 @@ class Problem:
     base_model: Callable | None = None  # the model before conditioning on `fixed`
     chain_subset: tuple[int, ...] | None = None  # global chain indices this process runs (multi-host)
     keyed: bool = False  # the model takes `_key` (function-space priors whose context points have a spread)
-    # wraps the model so hierarchical sites are sampled non-centred (the generated program's `noncentered`)
+    # wraps the model so the `noncentered` sites are sampled as loc + scale * z (the generated program's
+    # `noncentered`); each site's standard draw z is then a latent site of its own, `decentered(site)`
     reparam: Callable[[Callable], Callable] | None = None
+    noncentered: tuple[str, ...] = ()
 
     def chain_ids(self, chains: int) -> list[int]:
         """The chains this process runs; chain c always uses the key fold_in(PRNGKey(seed), c)."""
@@ -123,7 +125,8 @@ class Problem:
 
     def public(self, draws: dict[str, Any]) -> dict[str, Any]:
         """The draws of the model's own sites: without the fixed ones and non-centred sites' standard draws."""
-        return {k: v for k, v in draws.items() if k not in self.fixed and not k.endswith("_decentered")}
+        hide = set(self.fixed) | {decentered(site) for site in self.noncentered}
+        return {k: v for k, v in draws.items() if k not in hide}
 
     @property
     def plain_model(self) -> Callable:
@@ -143,6 +146,11 @@ class Problem:
         # outside the conditioning: conditioned sites reach the reparameterisation already observed and keep
         # their values (it skips them)
         return self.reparam(model) if self.reparam is not None else model
+
+
+def decentered(site: str) -> str:
+    """The name NumPyro's LocScaleReparam gives a non-centred site's standard draw."""
+    return f"{site}_decentered"
 
 
 def row_plan(checked: CheckedModel, kwargs: dict[str, Any]) -> tuple[str | None, int, tuple[str, ...]]:
@@ -173,7 +181,9 @@ def make_problem(
     kwargs: dict[str, Any],
     site_dims: dict[str, list[str]],
     reparam: Callable[[Callable], Callable] | None = None,
+    noncentered: tuple[str, ...] = (),
 ) -> Problem:
+    """`reparam` wraps `model_fn` so the `noncentered` sites are sampled as loc + scale * z."""
     data = {k: (jnp.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in kwargs.items()}
     rows, n_rows, batched = row_plan(checked, data)
     return Problem(
@@ -189,6 +199,7 @@ def make_problem(
         base_model=model_fn,
         keyed=any(fp.spread for fp in checked.function_priors),
         reparam=reparam,
+        noncentered=noncentered if reparam is not None else (),
     )
 
 
