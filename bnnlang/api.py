@@ -203,8 +203,8 @@ class Model:
             "settings": settings.values,
             "dims": bound.dims,
         }
-        if noncentered := self.noncentered_sites(settings):
-            record["noncentered"] = list(noncentered)  # sampled as loc + scale * z (docs/inference.md)
+        if problem.noncentered:
+            record["noncentered"] = list(problem.noncentered)  # sampled as loc + scale * z (docs/inference.md)
         if hasattr(self.module, "STANDARDIZED"):  # for the reader; predictions take them from posterior.nc
             record["standardized"] = {
                 v: {k: problem.data[f"_{k}_{v}"].tolist() for k in ("shift", "scale")} for v in self.module.STANDARDIZED

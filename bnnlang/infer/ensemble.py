@@ -42,7 +42,7 @@ from numpyro import handlers
 from ..errors import BnnError, Location
 from .chains import chain_mesh, on_devices, pad_chains
 from .optimize import adam_schedule
-from .problem import Problem, decentered
+from .problem import Problem, base_distribution, decentered
 from .progress import Progress
 
 SPLIT_FOLD = 2**30  # fold_in(key, SPLIT_FOLD) draws the hold-out split (member ids stay far below it)
@@ -311,9 +311,7 @@ def _loc_scale(problem: Problem, draw: dict[str, jnp.ndarray]) -> dict[str, tupl
     for site in problem.noncentered:
         if decentered(site) not in draw:  # held fixed (conditioned): not sampled, nothing to start
             continue
-        fn = tr[site]["fn"]
-        while not hasattr(fn, "loc"):  # Independent / Expanded wrappers around the location-scale family
-            fn = fn.base_dist
+        fn = base_distribution(tr[site]["fn"])
         shape = jnp.shape(draw[decentered(site)])
         out[site] = (jnp.broadcast_to(fn.loc, shape), jnp.broadcast_to(fn.scale, shape))
     return out

@@ -20,6 +20,7 @@ from numpyro import distributions as dist
 from numpyro import handlers
 
 from ..check.checker import CheckedModel
+from .problem import base_distribution
 
 GP_LPD_BATCH = 16  # posterior draws evaluated at once by a GP model's held-out log density
 
@@ -88,9 +89,7 @@ def predictive_draws(
         out = {}
         for name in obs_names:
             fn = tr[name]["fn"]
-            base = getattr(fn, "base_dist", fn)
-            while hasattr(base, "base_dist"):
-                base = base.base_dist
+            base = base_distribution(fn)
             res = {"draws": tr[name]["value"]}
             if hasattr(base, "probs") and type(base).__name__.startswith(("Categorical", "Bernoulli")):
                 is_cat = "Categorical" in type(base).__name__
@@ -194,7 +193,7 @@ def log_predictive_density(
         out = {k: s["fn"].log_prob(s["value"]) for k, s in tr.items() if s["type"] == "sample" and s["is_observed"]}
         for obs, gp in gp_normal.items():
             if obs in out and gp in tr and not tr[gp]["is_observed"]:
-                f, y = _base_dist(tr[gp]["fn"]), _base_dist(tr[obs]["fn"])
+                f, y = base_distribution(tr[gp]["fn"]), base_distribution(tr[obs]["fn"])
                 if isinstance(f, dist.Normal) and isinstance(y, dist.Normal):
                     # y's loc is shift + b * f (b = 1 unless y is standardized): y ~ N(shift + b m, b^2 v + s^2)
                     b = data.get(f"_scale_{obs}", 1.0)
@@ -210,9 +209,3 @@ def log_predictive_density(
         ll = jax.vmap(one)((params, keys))
     names = [k for k, v in kwargs.items() if v is not None and k in ll and k not in params]
     return {k: np.asarray(logsumexp(ll[k], axis=0) - np.log(n)) for k in names}
-
-
-def _base_dist(d):
-    while hasattr(d, "base_dist"):
-        d = d.base_dist
-    return d

@@ -148,6 +148,13 @@ class Problem:
         return self.reparam(model) if self.reparam is not None else model
 
 
+def base_distribution(d):
+    """The distribution inside NumPyro's Independent / Expanded / masked wrappers (its loc, scale, probs)."""
+    while hasattr(d, "base_dist"):
+        d = d.base_dist
+    return d
+
+
 def decentered(site: str) -> str:
     """The name NumPyro's LocScaleReparam gives a non-centred site's standard draw."""
     return f"{site}_decentered"
