@@ -18,10 +18,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .check.checker import CheckedModel, check, py_name
+from .check.checker import check
 from .check.data import BoundData, load_data
+from .check.model import CheckedModel
 from .check.settings import InferSettings
 from .codegen import generate
+from .codegen.names import inducing_argument
 from .errors import BnnError, Location, undecodable_byte
 from .syntax import tree as t
 from .syntax.parser import parse
@@ -284,7 +286,7 @@ class Model:
             return x
 
         return {
-            f"_Z_{py_name(g.name)}": self.module._gp_inducing(inputs(g.node.input.id), g.inducing)
+            inducing_argument(g.name): self.module._gp_inducing(inputs(g.node.input.id), g.inducing)
             for g in self.checked.gps.values()
             if g.mode == "sparse"
         }

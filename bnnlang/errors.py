@@ -1,7 +1,14 @@
-"""User-facing errors: located, with the source line, a caret and a hint.
+"""What every stage reports to the user: errors and warnings, located, with the source line, a caret and a hint.
 
-Every stage raises `BnnError` for problems in the user's model or data; the CLI
-prints `format()` and exits with code 2. Anything else escaping is a bug.
+Three kinds, as stanc3 separates them:
+- `BnnError`: a problem in the user's model, data or settings, located in a file (`path:line:col`, or
+  `path:` for a whole file). The CLI prints `format()` and exits 2; anything else escaping is a bug.
+- `UsageError`: the same exit code, for what has no place in a file: the command line, arguments of the Python
+  API, the environment (a missing GPU backend or package), and what inference finds at run time.
+- `BnnWarning`: not raised; collected by the checker and printed before a run.
+
+The wording of each message lives in its stage's catalogue (`syntax/messages.py`, `check/messages.py`,
+`check/data_messages.py`, `infer/messages.py`, `run_messages.py`); this module only lays messages out.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 
-@dataclass
+@dataclass(frozen=True)
 class Location:
     path: str
     line: int  # 1-based; 0 when the problem has no line (e.g. a missing file)
@@ -32,19 +39,36 @@ class BnnError(Exception):
     """A problem in the user's model, data or settings (exit code 2)."""
 
     exit_code = 2
+    kind = "error"
 
-    def __init__(
-        self,
-        message: str,
-        location: Location | None = None,
-        hint: str | None = None,
-        kind: str = "error",
-    ) -> None:
+    def __init__(self, message: str, location: Location | None = None, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.location = location
         self.hint = hint
-        self.kind = kind
+
+    def format(self) -> str:
+        return format_diagnostic(self.kind, self.message, self.location, self.hint)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+class UsageError(BnnError):
+    """A user error with no place in a file: command line, API arguments, environment, what a run found."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message, None, hint)
+
+
+@dataclass(frozen=True)
+class BnnWarning:
+    """A likely mistake that does not stop the model: printed, never raised."""
+
+    message: str
+    location: Location | None = None
+    hint: str | None = None
+    kind = "warning"
 
     def format(self) -> str:
         return format_diagnostic(self.kind, self.message, self.location, self.hint)
@@ -95,13 +119,27 @@ def source_line(source: str, line: int) -> str | None:
     return lines[line - 1].rstrip("\r") if line <= len(lines) else ""
 
 
+def at(path: str, source: str, span) -> Location:
+    """The location of a syntax-tree span (anything with line, column, end_line, end_column) in `source`."""
+    end = span.end_column if span.end_line == span.line else None
+    return Location(path, span.line, span.column, end, source_line(source, span.line))
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    candidates = list(candidates)
     close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
     if not close:
         low = {c.lower(): c for c in candidates}
         if name.lower() in low:
             close = [low[name.lower()]]
     return f"Did you mean '{close[0]}'?" if close else None
+
+
+def suggest(name: str, candidates: Iterable[str], otherwise: str | None = None, then: str | None = None) -> str | None:
+    """The hint for a name that is not known: "Did you mean 'x'?" when one of `candidates` is close, else
+    `otherwise`; followed by `then` in either case."""
+    first = did_you_mean(name, candidates) or otherwise
+    return " ".join(part for part in (first, then) if part) or None
 
 
 def plural(n: int, word: str) -> str:

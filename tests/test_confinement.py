@@ -31,11 +31,11 @@ from numpyro import handlers
 from numpyro.infer.util import log_density
 
 from bnnlang.api import Model, open_run
-from bnnlang.check.checker import NUMPYRO_ARGUMENTS
+from bnnlang.check.data_block import NUMPYRO_ARGUMENTS
 from bnnlang.check.imports import resolve_imports, stdlib_dir
 from bnnlang.cli import main
-from bnnlang.codegen.emit import GENERATED_NAMES
 from bnnlang.codegen.load import load_program
+from bnnlang.codegen.names import GENERATED_NAMES
 from bnnlang.errors import BnnError
 from bnnlang.syntax.parser import RESERVED, grammar_path, parse
 
@@ -177,9 +177,9 @@ def test_subfolders_and_links_inside_the_folder_resolve(tmp_path: Path, kind: st
     model.write_text(model_with(f"import {module} (wide)"))
     assert main(["check", str(model)]) == 0, capsys.readouterr().err
     program = parse(model.read_text(), str(model))
-    modname, pdef, path, text = resolve_imports(program, model.resolve().parent)["wide"]
-    assert (modname, pdef.name, text) == (module, "wide", MODULE)
-    assert Path(path).resolve().is_relative_to(real.resolve())
+    source = resolve_imports(program, model.resolve().parent)["wide"]
+    assert (source.module, source.definition.name, source.program.source) == (module, "wide", MODULE)
+    assert Path(source.program.path).resolve().is_relative_to(real.resolve())
 
 
 def test_std_always_means_the_stdlib(tmp_path: Path, capsys) -> None:
@@ -192,10 +192,11 @@ def test_std_always_means_the_stdlib(tmp_path: Path, capsys) -> None:
     model.write_text(model_with("import std.priors (neal)", "neal"))
     assert main(["check", str(model)]) == 0, capsys.readouterr().err
     program = parse(model.read_text(), str(model))
-    assert Path(resolve_imports(program, tmp_path)["neal"][2]) == stdlib_dir() / "priors.bnn"
+    assert Path(resolve_imports(program, tmp_path)["neal"].program.path) == stdlib_dir() / "priors.bnn"
     local = parse(model_with("import priors (neal)", "neal"), str(model))
-    modname, pdef, path, _ = resolve_imports(local, tmp_path)["neal"]
-    assert Path(path) == tmp_path / "priors.bnn" and [p.name for p in pdef.params] == ["q"]
+    source = resolve_imports(local, tmp_path)["neal"]
+    assert Path(source.program.path) == tmp_path / "priors.bnn"
+    assert [p.name for p in source.definition.params] == ["q"]
     docs = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
     assert "a `std/` folder beside the model never shadows it" in docs
     assert "symbolic link" in docs and "no `..`" in docs
@@ -549,7 +550,7 @@ def model_words(text: str, model: Model | None = None) -> set[str]:
     """The names a model (and the modules it imports) gives the compiler: NAME tokens outside comments."""
     texts = [text]
     if model is not None:
-        texts += [t for _, _, _, t in resolve_imports(model.program, model.model_dir).values()]
+        texts += [s.program.source for s in resolve_imports(model.program, model.model_dir).values()]
     return {w for t in texts for w in NAME.findall(re.sub(r"#[^\n]*", "", t))}
 
 

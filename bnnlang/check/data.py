@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BnnError, Location, did_you_mean, source_line, undecodable_byte
-from .checker import CheckedModel, DataVar, Size, shape_str
+from .model import CheckedModel, DataVar, Size, shape_str
 
 MAX_DATA_BYTES = 2 * 1024**3
 # Data are stored as float32 and int32 (`_bind_dims`); a value beyond these would turn into inf or wrap around.

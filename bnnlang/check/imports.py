@@ -9,11 +9,13 @@ outside those two folders.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from ..errors import BnnError, Location, did_you_mean, source_line, undecodable_byte
+from ..errors import BnnError, Location, suggest, undecodable_byte
 from ..syntax import tree as t
 from ..syntax.parser import parse
+from .env import PriorSource
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 STDLIB_CANDIDATES = (_PACKAGE / "_stdlib", _PACKAGE.parent / "stdlib")
@@ -48,28 +50,24 @@ def available_modules(model_dir: Path | None) -> list[str]:
     return names
 
 
-def resolve_imports(program: t.Program, model_dir: Path | None) -> dict[str, tuple[str, t.PriorDef, str, str]]:
-    """Map each imported name to (module name, its prior definition, module path, module text)."""
-    resolved: dict[str, tuple[str, t.PriorDef, str, str]] = {}
+def resolve_imports(program: t.Program, model_dir: Path | None) -> dict[str, PriorSource]:
+    """Map each imported name to its prior definition and the module it is written in."""
+    resolved: dict[str, PriorSource] = {}
     for item in program.items:
         if not isinstance(item, t.Import):
             continue
         modname = ".".join(item.module)
-        loc = Location(
-            program.path,
-            item.span.line,
-            item.span.column,
-            item.span.end_column if item.span.end_line == item.span.line else None,
-            source_line(program.source, item.span.line),
-        )
+        loc = program.at(item.span)
         path = module_file(item.module, model_dir)
         if path is None or not path.is_file():
-            guess = did_you_mean(modname, available_modules(model_dir))
             raise BnnError(
                 f"No module named '{modname}'.",
                 loc,
-                hint=(guess + " " if guess else "")
-                + "Modules are std.<name> from the stdlib or <name>.bnn beside the model.",
+                suggest(
+                    modname,
+                    available_modules(model_dir),
+                    then="Modules are std.<name> from the stdlib or <name>.bnn beside the model.",
+                ),
             )
         root = module_root(item.module, model_dir)
         if root is not None and not path.resolve().is_relative_to(root.resolve()):
@@ -85,24 +83,17 @@ def resolve_imports(program: t.Program, model_dir: Path | None) -> dict[str, tup
         for bad in (i for i in module.items if not isinstance(i, t.PriorDef)):
             raise BnnError(
                 "A module imported by a model may only define priors.",
-                Location(str(path), bad.span.line, bad.span.column, None, source_line(text, bad.span.line)),
+                replace(module.at(bad.span), end_column=None),
                 hint="Move data, params, networks and observes into the model file.",
             )
         for name in item.names:
             if name.id not in defs:
-                guess = did_you_mean(name.id, defs)
                 raise BnnError(
                     f"Module '{modname}' has no prior named '{name.id}'.",
-                    Location(
-                        program.path,
-                        name.span.line,
-                        name.span.column,
-                        name.span.end_column,
-                        source_line(program.source, name.span.line),
-                    ),
-                    hint=(guess + " " if guess else "") + f"It defines: {', '.join(sorted(defs)) or 'nothing'}.",
+                    program.at(name.span),
+                    suggest(name.id, defs, then=f"It defines: {', '.join(sorted(defs)) or 'nothing'}."),
                 )
-            resolved[name.id] = (modname, defs[name.id], str(path), text)
+            resolved[name.id] = PriorSource(modname, defs[name.id], module)
     return resolved
 
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from ..errors import BnnError, Location, source_line
+from dataclasses import replace
+
+from ..errors import BnnWarning
 from ..syntax import tree as t
-from .checker import CheckedModel
+from .model import CheckedModel
 
 
-def _warn(model: CheckedModel, span: t.Span, message: str, hint: str) -> BnnError:
-    loc = Location(model.program.path, span.line, span.column, None, source_line(model.program.source, span.line))
-    return BnnError(message, loc, hint=hint, kind="warning")
+def _warn(model: CheckedModel, span: t.Span, message: str, hint: str) -> BnnWarning:
+    return BnnWarning(message, replace(model.program.at(span), end_column=None), hint)
 
 
-def pedantic_warnings(model: CheckedModel) -> list[BnnError]:
-    out: list[BnnError] = []
+def pedantic_warnings(model: CheckedModel) -> list[BnnWarning]:
+    out: list[BnnWarning] = []
     for p in model.params:
         if p.dist.func == "Uniform":
             out.append(

@@ -10,51 +10,19 @@ in as text.
 
 from __future__ import annotations
 
-import keyword
 import math
 import re
 from dataclasses import dataclass, field
 
 from .. import __version__
-from ..check.checker import (
-    Activation,
-    CheckedModel,
-    CheckedNetwork,
-    Dense,
-    PriorUse,
-    Residual,
-    Shape,
-    Size,
-    py_name,
-)
 from ..check.distributions import ACTIVATIONS, DISTRIBUTIONS, FUNCTIONS
+from ..check.model import Activation, CheckedModel, CheckedNetwork, Dense, PriorUse, Residual, Shape, Size
 from ..check.settings import defaults
 from ..syntax import tree as t
 from .gp_code import GP_HELPERS, GPCode
+from .names import inducing_argument, python_name
 
 _PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "neg": 3, "^": 4, "atom": 5}
-_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
-
-
-# Names the generated program binds at module level, imports, or reads as builtins. A model name equal
-# to one of them (or to a Python keyword) would shadow it or not parse, so it is emitted as `_bnn_NAME`:
-# model names cannot start with "_" (the grammar), so that spelling collides with no other model name.
-GENERATED_NAMES = frozenset(
-    """jax jnp numpyro dist tinygp np math sys model main noncentered DATA DIM_ARGS DETERMINISTIC GP_NORMAL
-    STANDARDIZED NONCENTERED INFER int float len range sorted KeyError TypeError ValueError""".split()
-) | frozenset(keyword.kwlist)
-
-
-def _ident(name: str) -> str:
-    # Defence in depth: the grammar already guarantees this.
-    if not _IDENT.match(name):
-        raise ValueError(f"not an identifier: {name!r}")
-    return f"_bnn_{name}" if name in GENERATED_NAMES else name
-
-
-def python_name(name: str) -> str:
-    """The identifier a bnnlang name has in the generated program (for code that looks it up there)."""
-    return _ident(name)
 
 
 def _num(value: float) -> str:
@@ -69,7 +37,7 @@ def _size(size: Size) -> str:
     m = re.fullmatch(r"([A-Za-z][A-Za-z0-9_]*)(?:([+-])(\d+))?", size)
     if not m:
         raise ValueError(f"bad size {size!r}")
-    name = _ident(m.group(1))
+    name = python_name(m.group(1))
     return name if not m.group(2) else f"({name} {m.group(2)} {int(m.group(3))})"
 
 
@@ -90,14 +58,14 @@ class Emitter:
     def __init__(self, model: CheckedModel) -> None:
         self.m = model
         self.lines: list[str] = []
-        self.gp = GPCode(model, self.emit, self.expr, _ident, _size)
+        self.gp = GPCode(model, self.emit, self.expr, python_name, _size)
 
     # ---------------------------------------------------------- expressions
     def expr(self, e: t.Expr, ctx: _Ctx, parent: int = 0) -> str:
         if isinstance(e, t.Number):
             return _num(e.value)
         if isinstance(e, t.Name):
-            return ctx.names.get(e.id) or _ident(e.id)
+            return ctx.names.get(e.id) or python_name(e.id)
         if isinstance(e, t.Neg):
             inner = self.expr(e.operand, ctx, _PREC["neg"])
             return self._paren(f"-{inner}", _PREC["neg"], parent)
@@ -150,7 +118,7 @@ class Emitter:
         args.update({kw.name: self.expr(kw.value, ctx) for kw in obs.dist.kwargs})
         args["loc"] = f"_shift_{n} + _scale_{n} * ({args['loc']})"
         args["scale"] = f"_scale_{n} * ({args['scale']})"
-        return f"dist.{spec.name}({', '.join(f'{_ident(k)}={v}' for k, v in args.items())})"
+        return f"dist.{spec.name}({', '.join(f'{python_name(k)}={v}' for k, v in args.items())})"
 
     def dist(self, call: t.Call, ctx: _Ctx) -> str:
         spec = DISTRIBUTIONS[call.func]
@@ -161,7 +129,7 @@ class Emitter:
             if kw.name == "log_rate":
                 kws.append(f"rate=jnp.exp({value})")
             else:
-                kws.append(f"{_ident(kw.name)}={value}")
+                kws.append(f"{python_name(kw.name)}={value}")
         if spec.name == "Dirichlet":
             return f"dist.Dirichlet({', '.join(args + kws)})"
         return f"dist.{spec.name}({', '.join(args + kws)})"
@@ -205,7 +173,7 @@ class Emitter:
         self.emit()
         if m.consts:
             for k, v in m.consts.items():
-                self.emit(f"{_ident(k)} = {int(v)}")
+                self.emit(f"{python_name(k)} = {int(v)}")
             self.emit()
         self.emit()
         self.emit("def _minibatch_scale(rows, name, size):")
@@ -236,18 +204,18 @@ class Emitter:
 
     def prior_function(self, pdef: t.PriorDef, module: str) -> None:
         params = ", ".join(
-            f"{_ident(p.name)}={_num(p.default.value)}" if p.default else _ident(p.name) for p in pdef.params
+            f"{python_name(p.name)}={_num(p.default.value)}" if p.default else python_name(p.name) for p in pdef.params
         )
         self.emit()
         sig = "_name, _shape, fan_in, fan_out" + (f", {params}" if params else "")
-        self.emit(f"def {_ident(pdef.name)}({sig}):")
+        self.emit(f"def {python_name(pdef.name)}({sig}):")
         origin = f"{module}.{pdef.name}" if module else pdef.name
         self.emit(f'"""Prior {origin}: samples the site `_name` of shape `_shape`."""', 1)
         ctx = _Ctx()
         for lp in pdef.locals:
             shape = tuple(d.name if d.name else d.offset for d in lp.shape)
             dist_code = self.sample_dist(lp.dist, shape, ctx)
-            self.emit(f'{_ident(lp.name)} = numpyro.sample(_name + ".{lp.name}", {dist_code})', 1)
+            self.emit(f'{python_name(lp.name)} = numpyro.sample(_name + ".{lp.name}", {dist_code})', 1)
         value = self.sample_dist(pdef.value, (), ctx, shape_code="_shape")
         self.emit(f"return numpyro.sample(_name, {value})", 1)
         self.emit()
@@ -256,9 +224,9 @@ class Emitter:
         node = net.node
         widths = [str(net.fan_in)] + [str(layer.units) for layer in net.dense_layers()]
         self.emit()
-        self.emit(f"def {_ident(node.name)}(_p, {_ident(node.input)}):")
+        self.emit(f"def {python_name(node.name)}(_p, {python_name(node.input)}):")
         self.emit(f'"""Network {node.name}: widths {" -> ".join(widths)}."""', 1)
-        self.emit(f"_h0 = {_ident(node.input)}", 1)
+        self.emit(f"_h0 = {python_name(node.input)}", 1)
         self.layer_code(net.layers, 0)
         self.emit("return _h0[..., 0]" if net.squeeze else "return _h0", 1)
         self.emit()
@@ -295,8 +263,8 @@ class Emitter:
     def prior_site(self, use: PriorUse, site: str, shape: Shape, layer: Dense, ctx: _Ctx) -> str:
         fan_in, fan_out = _size(layer.fan_in), _size(layer.units)
         if use.prior_def is not None:
-            args = "".join(f", {_ident(k)}={self.expr(v, ctx)}" for k, v in use.args.items())
-            return f'{_ident(use.prior_def.name)}("{site}", {_shape(shape)}, {fan_in}, {fan_out}{args})'
+            args = "".join(f", {python_name(k)}={self.expr(v, ctx)}" for k, v in use.args.items())
+            return f'{python_name(use.prior_def.name)}("{site}", {_shape(shape)}, {fan_in}, {fan_out}{args})'
         # fan_in / fan_out may appear in a layer's own prior expression
         local = _Ctx(ctx.network_outputs, {"fan_in": fan_in, "fan_out": fan_out})
         return f'numpyro.sample("{site}", {self.sample_dist(use.call, shape, local)})'
@@ -305,12 +273,11 @@ class Emitter:
         m = self.m
         # Callers pass data and dims by their model names; one that is not a free Python name here
         # (`class`, `jnp`) arrives in `**_kw` and is bound to its `_bnn_` spelling.
-        by_kw = [n for n in [v.name for v in m.inputs + m.observed] + m.arg_dims if _ident(n) != n]
-        inputs = [_ident(v.name) for v in m.inputs if v.name not in by_kw]
-        observed = [f"{_ident(v.name)}=None" for v in m.observed if v.name not in by_kw]
-        kwonly = [_ident(d) for d in m.arg_dims if d not in by_kw]
-        # `_Z_NAME` as api.Model.gp_inputs spells it
-        kwonly += [f"_Z_{py_name(g.name)}=None" for g in m.gps.values() if g.mode == "sparse"]
+        by_kw = [n for n in [v.name for v in m.inputs + m.observed] + m.arg_dims if python_name(n) != n]
+        inputs = [python_name(v.name) for v in m.inputs if v.name not in by_kw]
+        observed = [f"{python_name(v.name)}=None" for v in m.observed if v.name not in by_kw]
+        kwonly = [python_name(d) for d in m.arg_dims if d not in by_kw]
+        kwonly += [f"{inducing_argument(g.name)}=None" for g in m.gps.values() if g.mode == "sparse"]
         kwonly += ["_train=None"] if m.gps else []
         kwonly += ["_key=None"] if any(fp.spread for fp in m.function_priors) else []
         # `_shift_NAME` with NAME as written: a valid identifier even where NAME alone is a Python keyword
@@ -322,14 +289,14 @@ class Emitter:
         self.emit('"""The joint density: priors first, then the likelihood of the observed data."""', 1)
         observed_names = {v.name for v in m.observed}
         for n in by_kw:
-            self.emit(f'{_ident(n)} = _kw.pop("{n}"{", None" if n in observed_names else ""})', 1)
+            self.emit(f'{python_name(n)} = _kw.pop("{n}"{", None" if n in observed_names else ""})', 1)
         if by_kw:
             self.emit("if _kw:", 1)
             self.emit('raise TypeError(f"model() got unexpected keyword arguments {sorted(_kw)}")', 2)
         for dim, (var, axis) in m.input_dims.items():
-            self.emit(f"{_ident(dim)} = {_ident(var)}.shape[{axis}]", 1)
+            self.emit(f"{python_name(dim)} = {python_name(var)}.shape[{axis}]", 1)
         for v in self.standardized:
-            n = _ident(v)
+            n = python_name(v)
             self.emit(f'_need_scaling("{v}", _shift_{v}, _scale_{v})', 1)
             if not m.data[v].observed:
                 self.emit(f"{n} = ({n} - _shift_{v}) / _scale_{v}", 1)
@@ -339,7 +306,7 @@ class Emitter:
         ctx = _Ctx()
         for p in m.params:
             shape = m.param_shapes[p.name]
-            self.emit(f'{_ident(p.name)} = numpyro.sample("{p.name}", {self.sample_dist(p.dist, shape, ctx)})', 1)
+            self.emit(f'{python_name(p.name)} = numpyro.sample("{p.name}", {self.sample_dist(p.dist, shape, ctx)})', 1)
         for net in m.networks.values():
             self.network_params(net, ctx)
         for i, fp in enumerate(m.function_priors):
@@ -351,7 +318,7 @@ class Emitter:
                 if call not in ctx.network_outputs:
                     var = f"_{call.func}_out{len(ctx.network_outputs)}"
                     arg = self.expr(call.args[0], ctx)
-                    self.emit(f"{var} = {_ident(call.func)}(_p_{call.func}, {arg})", 1)
+                    self.emit(f"{var} = {python_name(call.func)}(_p_{call.func}, {arg})", 1)
                     ctx.network_outputs[call] = var
         for g in m.gps.values():
             self.gp.gp_block(g, ctx)
@@ -370,7 +337,7 @@ class Emitter:
                 self.gp.collapsed_observe(g, ctx, rows, d, plate)
                 continue
             self.emit(f"with {plate}:", 1)
-            self.emit(f'numpyro.sample("{obs.name}", {d}, obs={_ident(obs.name)})', 2)
+            self.emit(f'numpyro.sample("{obs.name}", {d}, obs={python_name(obs.name)})', 2)
             if g is not None and g.mode == "sparse":
                 self.gp.sparse_trace_term(g, ctx)
         self.emit()

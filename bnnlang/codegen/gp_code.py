@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..check.checker import CheckedModel, Size, py_name
 from ..check.distributions import KERNELS
-from ..check.gp import CheckedFunctionPrior, CheckedGP
+from ..check.model import CheckedFunctionPrior, CheckedGP, CheckedModel, Size
 from ..syntax import tree as t
+from .names import inducing_argument
 
 GP_HELPERS = '''
 def _gp_cov(kernel, X, diag):
@@ -141,7 +141,7 @@ class GPCode:
             return
         if g.mode == "sparse":
             m = g.inducing
-            z = f"_Z_{py_name(g.name)}"  # the keyword api.Model.gp_inputs passes
+            z = inducing_argument(g.name)
             e(f"if {z} is None:  # `bnnc run` passes the inducing inputs of the full training data", 1)
             train_x = self.input_code(g, ctx, train=True)
             e(f"{z} = _gp_inducing(_X_{n} if _train is None else {train_x}, {m})", 2)

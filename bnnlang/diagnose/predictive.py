@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ..check.checker import CheckedModel
 from ..check.data import BoundData
+from ..check.model import CheckedModel
 from ..infer.predict import entropy_split, log_predictive_density, predictive_draws, variance_split
 from . import convergence, metrics
 

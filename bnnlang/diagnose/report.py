@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ..check.checker import CheckedModel
 from ..check.data import BoundData
+from ..check.model import CheckedModel
 from . import metrics, plots
 from .predictive import (
     Predictive,

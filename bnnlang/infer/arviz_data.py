@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..check.checker import CheckedModel
+from ..check.model import CheckedModel
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)

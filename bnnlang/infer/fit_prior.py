@@ -17,8 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..check.checker import CheckedModel, CheckedNetwork
-from ..codegen.emit import python_name
+from ..check.model import CheckedModel, CheckedNetwork
+from ..codegen.names import python_name
 from ..errors import BnnError, Location
 
 

@@ -19,7 +19,7 @@ from numpyro import handlers
 from numpyro.infer import init_to_sample, init_to_uniform
 from numpyro.infer.util import constrain_fn, initialize_model, potential_energy
 
-from ..check.checker import CheckedModel
+from ..check.model import CheckedModel
 from ..errors import BnnError, Location
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Union
 
+from ..errors import Location, at
+
 
 @dataclass(frozen=True)
 class Span:
@@ -110,6 +112,11 @@ def walk(node):
         yield from walk(node.base)
         for child in node.indices:
             yield from walk(child)
+
+
+def names_in(node) -> list[str]:
+    """Every identifier an expression or call reads (not the names of the functions it calls)."""
+    return [n.id for n in walk(node) if isinstance(n, Name)]
 
 
 # ---------------------------------------------------------------- dimensions and types
@@ -286,3 +293,7 @@ class Program:
     comments: tuple[Comment, ...] = field(default=(), compare=False, repr=False)
     path: str = field(default="<string>", compare=False, repr=False)
     source: str = field(default="", compare=False, repr=False)
+
+    def at(self, span: Span) -> Location:
+        """Where `span` lies in this file, with its line for the frame of a message."""
+        return at(self.path, self.source, span)

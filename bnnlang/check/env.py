@@ -1,0 +1,112 @@
+"""The checker's environment: every name in scope and what the checks have learnt so far.
+
+One `Env` per model. The checks read and extend it in program order (data, priors, params, GPs, observes,
+networks); nothing else holds state between them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ..errors import BnnError, BnnWarning
+from ..syntax import tree as t
+from ..syntax.parser import RESERVED
+from .distributions import DISTRIBUTIONS, FUNCTIONS
+from .model import DataVar, Shape, Size
+
+
+class Kind(Enum):
+    """What a name in scope stands for."""
+
+    DATA = "data"
+    DIM = "dim"
+    PARAM = "param"
+    NETWORK = "network"
+    PRIOR = "prior"
+    LOCAL = "local"  # a prior definition's parameter or local param
+    FAN = "fan"  # fan_in, fan_out inside a layer's prior
+    GP = "gp"
+
+
+@dataclass
+class Entry:
+    kind: Kind
+    shape: Shape = ()
+    span: t.Span = field(default_factory=t.Span.unknown)
+    base: str = "real"
+
+
+Scope = dict[str, Entry]
+
+
+@dataclass(frozen=True)
+class PriorSource:
+    """A prior definition and the file it is written in: the model (module "") or an imported module."""
+
+    module: str
+    definition: t.PriorDef
+    program: t.Program
+
+
+@dataclass
+class Env:
+    program: t.Program
+    prior_defs: dict[str, PriorSource]
+    scope: Scope = field(default_factory=dict)
+    consts: dict[str, int] = field(default_factory=dict)
+    data: dict[str, DataVar] = field(default_factory=dict)
+    param_shapes: dict[str, Shape] = field(default_factory=dict)
+    network_nodes: dict[str, t.Network] = field(default_factory=dict)
+    network_calls: dict[str, tuple[Size, t.Span]] = field(default_factory=dict)  # input width, first call
+    used_data: set[str] = field(default_factory=set)
+    used_priors: set[str] = field(default_factory=set)
+    warnings: list[BnnWarning] = field(default_factory=list)
+
+    def error(self, message: str, span: t.Span, hint: str | None = None) -> BnnError:
+        """An error located in the model file."""
+        return BnnError(message, self.program.at(span), hint or "See docs/language.md for what this construct accepts.")
+
+    def warn(self, message: str, span: t.Span, hint: str | None = None) -> None:
+        self.warnings.append(BnnWarning(message, self.program.at(span), hint))
+
+    def names(self, *kinds: Kind) -> list[str]:
+        return [n for n, e in self.scope.items() if e.kind in kinds]
+
+    def is_kind(self, name: str, kind: Kind) -> bool:
+        entry = self.scope.get(name)
+        return entry is not None and entry.kind is kind
+
+    def define(self, name: str, entry: Entry) -> None:
+        if name in RESERVED:
+            raise self.error(f"'{name}' is a reserved word.", entry.span, "Choose another name.")
+        if name in self.scope:
+            prev = self.scope[name]
+            where = f" at line {prev.span.line}" if prev.span.line else ""
+            raise self.error(
+                f"'{name}' is already defined{where}.",
+                entry.span,
+                "Each data variable, dimension, param, network and prior needs its own name.",
+            )
+        if name in ("fan_in", "fan_out"):  # a model-level name would be hidden inside every layer prior
+            raise self.error(
+                f"Inside layer priors '{name}' is the layer's number of {name.replace('fan_', '')}puts; "
+                "it cannot also name a model-level variable.",
+                entry.span,
+                f"Choose another name, e.g. `{name}_scale`.",
+            )
+        if name in DISTRIBUTIONS or name in FUNCTIONS:
+            raise self.error(
+                f"'{name}' is the name of a built-in {'distribution' if name in DISTRIBUTIONS else 'function'}.",
+                entry.span,
+                "Choose another name.",
+            )
+        self.scope[name] = entry
+
+    def size_of(self, dim: t.Dim) -> Size:
+        """A declared dimension as a size: constants become numbers, names stay symbolic."""
+        if dim.name is None:
+            return dim.offset
+        if dim.name in self.consts:
+            return self.consts[dim.name] + dim.offset
+        return str(dim)
