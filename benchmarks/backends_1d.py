@@ -51,10 +51,10 @@ def write_npz(folder: Path, name: str, x: np.ndarray, y: np.ndarray) -> Path:
 
 
 def evaluate(model, run, test: Path, gap: Path) -> dict[str, float]:
-    bound = model.data(test, training_dims=run.settings["dims"])
-    table = model.predict(run, bound)
-    lpd = model.log_predictive_density(run, bound)["y"]
-    gap_table = model.predict(run, gap)
+    bound = model.data(test, training_dims=run.record.dims)
+    table = run.predict(bound)
+    lpd = run.log_predictive_density(bound)["y"]
+    gap_table = run.predict(gap)
     post = run.idata.posterior
     return {
         "rmse": float(np.sqrt(np.mean((table["y.mean"] - bound.arrays["y"]) ** 2))),

@@ -36,7 +36,7 @@ cosine-decayed) and tunes to 5e-4 per dimension.
 Test log-likelihood is the same quantity on both sides: per test row, log of the predictive density
 averaged over all K x S draws, log (1/KS) sum_s N(y | mu_s(x), sigma_s(x)), then averaged over rows. bde's
 `predict(raw=True)` returns each draw's mean and raw scale head, from which the child computes it exactly
-(no moment matching); bnnlang's `Model.log_predictive_density(run, test, max_draws=None)` computes it over all
+(no moment matching); bnnlang's `run.log_predictive_density(test, max_draws=None)` computes it over all
 draws. RMSE uses the predictive mean (mean over draws of mu).
 
 Each side runs in a fresh subprocess with XLA_FLAGS=--xla_force_host_platform_device_count=2, BNNLANG_NO_CACHE=1
@@ -106,8 +106,8 @@ t0 = time.perf_counter()
 run = model.run(folder + "/train.npz", backend="mile", chains=cfg["members"], seed=cfg["seed"],
                 map_steps=b["ensemble"], patience=b["patience"], holdout=b["holdout"],
                 warmup=b["warmup"], samples=b["samples"], thinning=b["thinning"])
-lpd = model.log_predictive_density(run, test, max_draws=None)["y"]
-mean = model.predict(run, test, max_draws=None)["y.mean"]
+lpd = run.log_predictive_density(test, max_draws=None)["y"]
+mean = run.predict(test, max_draws=None)["y.mean"]
 wall = time.perf_counter() - t0
 info = run.summary.get("run", {})
 print(json.dumps({

@@ -36,7 +36,7 @@ DATA = ROOT / "examples" / "data" / "regression_1d.csv"
 STAGES = r"""
 import collections, json, sys, time
 t = [time.perf_counter()]
-from bnnlang.infer.setup import configure_devices
+from bnnlang.infer.devices.setup import configure_devices
 configure_devices(2)
 import bnnlang.api
 t.append(time.perf_counter())

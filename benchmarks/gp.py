@@ -80,8 +80,8 @@ def evaluate(model: Model, data: Path, test: Path) -> dict:
     t0 = time.perf_counter()
     run = model.run(data)
     wall = time.perf_counter() - t0
-    lpd = model.log_predictive_density(run, test)
-    pred = model.predict(run, test)
+    lpd = run.log_predictive_density(test)
+    pred = run.predict(test)
     y = np.loadtxt(test, delimiter=",", skiprows=1)[:, 1]
     return {
         "ll": float(np.mean(lpd["y"])),

@@ -37,19 +37,19 @@ CHILD = r"""
 import json, sys, time
 import numpy as np
 import bnnlang
-from bnnlang.infer.predict import variance_split
+from bnnlang.posterior.predict import variance_split
 model = bnnlang.load(sys.argv[1])
 overrides = json.loads(sys.argv[3])
 t0 = time.perf_counter()
 run = model.run(sys.argv[2] + "/regression_1d.csv", **overrides)
 wall = time.perf_counter() - t0
-lpd = model.log_predictive_density(run, sys.argv[2] + "/regression_1d_test.csv")["y"]
+lpd = run.log_predictive_density(sys.argv[2] + "/regression_1d_test.csv")["y"]
 test = model.data(sys.argv[2] + "/regression_1d_test.csv")
-table = model.predict(run, test)
+table = run.predict(test)
 rmse = float(np.sqrt(np.mean((table["y.mean"] - test.arrays["y"]) ** 2)))
 x = np.linspace(-2.0, 2.0, 201).reshape(-1, 1).astype(np.float32)
-grid = bnnlang.check.data.BoundData({"x": x}, {**run.settings["dims"], "N": len(x)}, "<grid>")
-d = model.predictive_draws(run, grid)["y"]
+grid = bnnlang.check.data.BoundData({"x": x}, {**run.record.dims, "N": len(x)}, "<grid>")
+d = run.predictive_draws(grid)["y"]
 _, _, epi = variance_split(d["mean"], d["var"])
 xs = x[:, 0]
 ratio = float(epi[np.abs(xs) < 0.3].mean() / epi[(np.abs(xs) > 0.8) & (np.abs(xs) < 1.8)].mean())

@@ -95,8 +95,8 @@ sys.path.insert(0, str(ROOT))
 from canonical import LAYERS, gap_data, numpyro_model, source  # noqa: E402
 
 from bnnlang.api import Model  # noqa: E402
+from bnnlang.infer.devices.setup import enable_compilation_cache  # noqa: E402
 from bnnlang.infer.run import run_inference  # noqa: E402
-from bnnlang.infer.setup import enable_compilation_cache  # noqa: E402
 
 WIDTH = 50
 LOG_2PI = math.log(2 * math.pi)
@@ -350,7 +350,7 @@ def bnnlang_case(name: str, model: Model, problem, plan: Plan, n: int) -> Case:
             s = model.settings(chains=1, warmup=warmup, samples=samples, seed=r + 1, max_tree_depth=plan.lf_depth)
             result = run_inference(problem, s, progress=False)
             runs.append((float(result.timings["sampling_s"]), int(result.info["leapfrogs"])))
-            draws.append(np.asarray(result.idata.posterior["prec"].values[0]))
+            draws.append(np.asarray(result.posterior["prec"][0]))
         same = bool(np.array_equal(draws[0], draws[1][:short]))
         case.facts.setdefault("same_prefix", []).append(same)
         case.facts.setdefault("leapfrogs_per_draw", []).append((runs[1][1] - runs[0][1]) / extra)
@@ -463,7 +463,7 @@ def run_bnnlang(model: Model, problem, plan: Plan, seed: int, overrides: dict) -
     s = model.settings(chains=plan.chains, seed=seed, **counts, **over)
     result = run_inference(problem, s, progress=False)
     wall = float(result.timings["sampling_s"] + result.timings.get("ensemble_s", 0.0))
-    posterior = {k: np.asarray(v.values) for k, v in result.idata.posterior.data_vars.items()}
+    posterior = {k: np.asarray(v) for k, v in problem.public(result.posterior).items()}
     out = score(posterior, wall, int(result.info["leapfrogs"]), int(result.info["divergences"]))
     return {"method": "bnnlang", "seed": seed, "overrides": over, **out}
 

@@ -68,9 +68,9 @@ from provenance import facts, provenance  # noqa: E402
 
 import bnnlang  # noqa: E402
 from bnnlang.api import Model  # noqa: E402
-from bnnlang.infer import sghmc as sghmc_backend  # noqa: E402
+from bnnlang.infer.backends import sghmc as sghmc_backend  # noqa: E402
+from bnnlang.infer.devices.setup import enable_compilation_cache  # noqa: E402
 from bnnlang.infer.run import run_inference  # noqa: E402
-from bnnlang.infer.setup import enable_compilation_cache  # noqa: E402
 
 N_ROWS = 1000
 BATCH = 32

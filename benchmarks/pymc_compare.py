@@ -179,7 +179,7 @@ def run_once(settings):
     t0 = time.perf_counter()
     model = Model.from_source(cfg["source"])
     run = model.run(model.data(f"{folder}/train.npz"), **settings)
-    draws = model.predictive_draws(run, f"{folder}/pred.npz", max_draws=None)
+    draws = run.predictive_draws(f"{folder}/pred.npz", max_draws=None)
     return model, run, draws, time.perf_counter() - t0
 
 model, run, draws, wall = run_once(kw)

@@ -78,7 +78,7 @@ SGHMC_BATCH = 128
 SVI_BATCH = 128
 SGHMC_KEPT = 10  # draws kept by SG-HMC (thinning 1): few, they are not what is timed
 SVI_DRAWS = 10  # draws taken from the fitted guide
-SGHMC_CHUNK = 1000  # bnnlang.infer.sghmc.CHUNK: the first chunk (with the compile) is left out of the timing
+SGHMC_CHUNK = 1000  # bnnlang.infer.backends.sghmc.CHUNK: the first chunk (with the compile) is left out of the timing
 SGHMC_STEP_SIZE = 1e-5  # small enough that no width diverges from a random start; the cost does not depend on it
 NUTS_MAX_TREE_DEPTH = 6  # capped (default 10) so that N = 1e5 fits the budget; the cost per leapfrog is the same
 NUTS_WIDTH = 50
@@ -194,8 +194,8 @@ def run_point(spec: dict[str, Any]) -> dict[str, Any]:
     import jax.numpy as jnp
 
     from bnnlang.api import Model
+    from bnnlang.infer.devices.setup import enable_compilation_cache
     from bnnlang.infer.run import run_inference
-    from bnnlang.infer.setup import enable_compilation_cache
 
     enable_compilation_cache()  # a no-op under BNNLANG_NO_CACHE=1, which the parent sets
     jnp.zeros(()).block_until_ready()  # start the CPU backend, as every point does before its data

@@ -8,9 +8,8 @@
 Importing bnnlang does not import JAX; running a model does.
 """
 
-__version__ = "0.1.0"
-
-from .errors import BnnError  # noqa: E402
+from .errors import BnnError
+from .version import __version__
 
 
 def load(path):

@@ -8,7 +8,8 @@ Three kinds, as stanc3 separates them:
 - `BnnWarning`: not raised; collected by the checker and printed before a run.
 
 The wording of each message lives in its stage's catalogue (`syntax/messages.py`, `check/messages.py`,
-`check/data_messages.py`, `infer/messages.py`, `run_messages.py`); this module only lays messages out.
+`check/network_messages.py`, `check/data_messages.py`, `check/settings_messages.py`, `infer/messages.py`,
+`priors/messages.py`, `api/messages.py`); this module only lays messages out.
 """
 
 from __future__ import annotations

@@ -556,7 +556,14 @@ def model_words(text: str, model: Model | None = None) -> set[str]:
 
 GENERATOR = "\n".join(
     (PACKAGE / f).read_text(encoding="utf-8")
-    for f in ("codegen/emit.py", "codegen/gp_code.py", "check/distributions.py", "check/settings.py")
+    for f in (
+        "codegen/emit.py",
+        "codegen/gp_code.py",
+        "codegen/names.py",
+        "check/distributions.py",
+        "check/settings.py",
+        "check/backends.py",
+    )
 )
 GENERATOR_WORDS = set(WORD.findall(GENERATOR))
 CALLS_THAT_RUN_TEXT = {"exec", "eval", "compile", "__import__", "getattr", "setattr", "open", "globals", "vars"}

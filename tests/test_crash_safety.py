@@ -173,6 +173,7 @@ CASES = {  # backend: (moment, a previous run in place, also `bnnc report` the r
 }
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("case", range(3))
 def test_killed_run_leaves_a_readable_or_refused_directory_and_resumes(tmp_path, baseline, case):
     if case >= len(CASES[baseline["backend"]]):

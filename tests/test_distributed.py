@@ -26,7 +26,7 @@ from models import write_xy_csv
 from bnnlang.api import Model
 from bnnlang.cli import main
 from bnnlang.errors import BnnError
-from bnnlang.infer.cluster import check_split, cluster_from
+from bnnlang.infer.devices.cluster import check_split, cluster_from
 
 TIMEOUT = 240  # seconds per subprocess: generous for a loaded 2-core machine; a hang still fails
 
@@ -277,7 +277,7 @@ def test_lapack_calls_are_found_in_lowered_programs():
     import jax
     import jax.numpy as jnp
 
-    from bnnlang.infer.chains import calls_lapack
+    from bnnlang.infer.devices.chains import calls_lapack
 
     def chol(a):
         return jnp.linalg.cholesky(a @ a.T + jnp.eye(3)).sum()
@@ -311,7 +311,7 @@ def test_gp_prior_members_on_two_devices_do_not_deadlock(workdir):
 
 
 def test_bnnc_run_gives_openblas_one_thread_unless_the_user_chose():
-    script = "import os; from bnnlang.infer.setup import configure_devices; configure_devices(2); "
+    script = "import os; from bnnlang.infer.devices.setup import configure_devices; configure_devices(2); "
     script += "print(os.environ['OPENBLAS_NUM_THREADS'])"
     for given, expected in ((None, "1"), ("3", "3")):
         env = _env()

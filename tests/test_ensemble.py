@@ -20,7 +20,7 @@ from models import (
 
 from bnnlang.api import Model
 from bnnlang.errors import BnnError
-from bnnlang.infer.ensemble import fit_ensemble, holdout_split, log_likelihood
+from bnnlang.infer.starts import fit_ensemble, holdout_split, log_likelihood
 
 MLP_KEY = jax.random.PRNGKey(7)
 MLP_STEPS = 1500
@@ -165,7 +165,7 @@ observe y ~ Normal(mlp(x), sigma)
 
 def test_fan_in_starts_scale_weights_by_the_layer_width(tmp_path):
     """Default starts: dense weights ~ Normal(0, 1/sqrt(fan_in)), biases 0, sigma from the prior; `prior`: prior draws."""
-    from bnnlang.infer.ensemble import fan_in_start
+    from bnnlang.infer.starts import fan_in_start
 
     rng = np.random.default_rng(0)
     path = tmp_path / "d.npz"

@@ -69,7 +69,7 @@ def test_fit_prior_lowers_the_distance_and_writes_a_module_that_runs(tmp_path):
     """`bnnc fit-prior`: the fitted scales bring the network's prior functions closer to the GP (squared MMD
     at the context points), and the module it writes parses, imports and samples."""
     from bnnlang.cli import main
-    from bnnlang.infer.fit_prior import context_points, fit_prior
+    from bnnlang.priors.fit import context_points, fit_prior
 
     source = SOURCE.replace("at context(x)", "at context(x, points = 16)")
     model = Model.from_source(source)

@@ -197,7 +197,7 @@ def test_bnnc_predict_gives_the_gp_posterior_at_new_inputs(tmp_path: Path):
     from bnnlang.api import open_run
 
     loaded = open_run(tmp_path / "run")
-    table = loaded.model.predict(loaded, grid)
+    table = loaded.predict(grid)
     truth = np.sin(2 * np.array([-1.0, 0.5, 1.0]))
     assert np.all(np.abs(table["y.mean"][:3] - truth) < 0.2)
     assert table["y.epistemic_sd"][3] > 5 * table["y.epistemic_sd"][:3].max()
@@ -216,7 +216,7 @@ def test_test_log_likelihood_integrates_over_the_gp_conditional(tmp_path: Path, 
     xt = np.array([-5.0, -3.5, 0.3, 4.5, 6.0])
     yt = np.array([0.4, -0.2, 0.6, 0.1, -0.5])
     test = write_xy_csv(tmp_path / "t.csv", xt, yt)
-    got = model.log_predictive_density(run, test)["y"]
+    got = run.log_predictive_density(test)["y"]
 
     post = run.idata.posterior
     x64, y64, xt64 = x.astype(np.float64), y.astype(np.float64), xt[:, None]
@@ -233,7 +233,7 @@ def test_test_log_likelihood_integrates_over_the_gp_conditional(tmp_path: Path, 
     # without the exact integral (as for a latent GP under a non-Normal likelihood) the GP's values are
     # sampled, one key per draw: Monte Carlo error only
     monkeypatch.setattr(model.module, "GP_NORMAL", {})
-    sampled = model.log_predictive_density(run, test)["y"]
+    sampled = run.log_predictive_density(test)["y"]
     np.testing.assert_allclose(sampled, expected, atol=0.3)
 
 
@@ -244,6 +244,7 @@ def test_too_many_inducing_points_is_refused(tmp_path: Path):
         model.data(write_xy_csv(tmp_path / "d.csv", x[:, 0], y))
 
 
+@pytest.mark.long
 def test_deep_kernel_beats_a_plain_rbf_gp_on_the_step_example():
     """examples/dkl_step.bnn against an RBF GP on x, both sampled by MILE (NUTS on the deep kernel takes over
     a minute): test log-likelihood per point on the example's 200 held-out rows. Seeds 0, 1, 2 gave
@@ -260,5 +261,5 @@ def test_deep_kernel_beats_a_plain_rbf_gp_on_the_step_example():
         ("dkl", Model.from_source(dkl_src, str(ex / "dkl_step.bnn"))),
         ("rbf", Model.from_source(rbf_src)),
     ):
-        lls[name] = float(np.mean(model.log_predictive_density(model.run(data, seed=0), test)["y"]))
+        lls[name] = float(np.mean(model.run(data, seed=0).log_predictive_density(test)["y"]))
     assert lls["dkl"] > lls["rbf"] + 0.3, lls

@@ -21,7 +21,7 @@ from models import (
 from bnnlang.api import Model
 from bnnlang.cli import main
 from bnnlang.errors import BnnError
-from bnnlang.infer.mile import gradient_budget
+from bnnlang.infer.backends.mile import gradient_budget
 
 FAST = {"map_steps": 1500, "warmup": 400, "samples": 400, "thinning": 5}
 
@@ -80,8 +80,8 @@ def test_mile_report_judges_members_one_by_one(tmp_path, capsys) -> None:
 def test_nuts_chains_start_at_the_ensemble_members(linreg_data, monkeypatch) -> None:
     from numpyro.infer import MCMC
 
-    from bnnlang.infer import nuts
-    from bnnlang.infer.ensemble import fit_ensemble
+    from bnnlang.infer.backends import nuts
+    from bnnlang.infer.starts import fit_ensemble
 
     seen = []
     original = MCMC.run
@@ -122,7 +122,7 @@ def test_mile_on_the_gap_example_is_uncertain_in_the_gap(tmp_path) -> None:
     model = Model.from_file(root / "examples" / "regression_1d.bnn")
     data = root / "examples" / "data"
     run = model.run(data / "regression_1d.csv", backend="mile", chains=2, map_steps=4000, samples=300, thinning=5)
-    lpd = model.log_predictive_density(run, data / "regression_1d_test.csv")["y"]
+    lpd = run.log_predictive_density(data / "regression_1d_test.csv")["y"]
     assert lpd.mean() > 0.7  # NUTS reaches 0.83 on these 100 rows (noise sd 0.1: a perfect fit gives 0.88)
     report = run.report()
     grid = report.content["uncertainty"]["y"]["grid"]
@@ -132,7 +132,7 @@ def test_mile_on_the_gap_example_is_uncertain_in_the_gap(tmp_path) -> None:
 
 
 def test_a_collapsed_tuning_is_refused_naming_the_member() -> None:
-    from bnnlang.infer.mile import check_tuning
+    from bnnlang.infer.backends.mile import check_tuning
 
     check_tuning([0, 1], np.array([0.2, 0.3]), np.array([5.0, 6.0]), 1000)  # healthy: no error
     with pytest.raises(BnnError, match="member 7 collapsed.*step size 0"):
@@ -143,7 +143,7 @@ def test_a_collapsed_tuning_is_refused_naming_the_member() -> None:
 
 def test_sghmc_chains_start_at_the_ensemble_members(linreg_data, monkeypatch) -> None:
     """init = ensemble for SG-HMC: with no warmup and a negligible step, the first draws are the members."""
-    from bnnlang.infer import sghmc
+    from bnnlang.infer.backends import sghmc
 
     fits = []
     real = sghmc.fit_ensemble_from_settings

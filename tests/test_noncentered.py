@@ -150,6 +150,7 @@ def test_nuts_samples_the_funnel_neck(tmp_path: Path):
     assert (centred < 0.1).mean() < exact_neck / 2
 
 
+@pytest.mark.long
 def test_lastlayer_guide_holds_noncentred_hidden_layers_fixed():
     """The Laplace last-layer guide conditions the hidden layers on their MAP: those sites, though
     hierarchical, must come back at the fixed values, not as fresh non-centred draws. The MAP itself is
@@ -173,7 +174,7 @@ def test_lastlayer_guide_holds_noncentred_hidden_layers_fixed():
 def test_fan_in_starts_reach_noncentred_weights(tmp_path: Path):
     """Ensemble members start at weights ~ Normal(0, 1/sqrt(fan_in)) and zero biases whatever the prior; a
     non-centred site stores z, so z must be solved for at the drawn scale (a horseshoe's is often tiny)."""
-    from bnnlang.infer.ensemble import fan_in_start
+    from bnnlang.infer.starts import fan_in_start
 
     src = NET.format(
         params="import std.priors (horseshoe)\n param s ~ HalfNormal(1)",

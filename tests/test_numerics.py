@@ -72,7 +72,7 @@ def test_data_in_extreme_units_runs_when_standardized(tmp_path, data):
     m, sd = x.mean(axis=0), x.std(axis=0)
     mean, cov = exact((x - m) / sd, y, 1.0, LINREG_NOISE)
     assert_matches(linreg_draws(run.idata), mean, cov)
-    pred = model.predict(run, big)
+    pred = run.predict(big)
     a = np.column_stack([(x - m) / sd, np.ones(len(x))])
     np.testing.assert_allclose(pred["y.mean"], a @ mean, atol=0.02)
 

@@ -80,7 +80,7 @@ def test_last_layer_posterior_is_exact_given_the_fixed_features(run, bound):
 
 
 def test_predictions_use_the_fixed_layers(model, run, bound):
-    table = model.predict(run, bound)
+    table = run.predict(bound)
     rmse = np.sqrt(np.mean((table["y.mean"] - bound.arrays["y"]) ** 2))
     assert rmse < 2 * NOISE, rmse  # a network with random or missing first-layer weights would not fit
 

@@ -35,6 +35,7 @@ def test_rank_statistics_and_uniformity_test():
         uniform.pvalues(bins=7)
 
 
+@pytest.mark.long
 def test_sbc_passes_the_hierarchical_model_and_fails_a_mis_scaled_likelihood():
     """30 replications: enough to fail a sampler whose likelihood is off by a factor of two (the fitted
     model's noise sd is 2 sigma), which puts sigma's true value above nearly every posterior draw.

@@ -14,7 +14,7 @@ from numpyro.infer.util import log_density
 
 from bnnlang.api import Model
 from bnnlang.cli import main
-from bnnlang.infer.predict import log_predictive_density, predictive_draws
+from bnnlang.posterior.predict import log_predictive_density, predictive_draws
 
 NET = """
 data {{
@@ -131,7 +131,7 @@ def test_predictions_and_held_out_density_come_back_in_data_units(files, templat
     scaled, plain = _pair(template.replace("mlp(x)", "mlp(x)"))
     run = scaled.run(files["raw"], backend="nuts", seed=3)
     my, sy = files["stats"]["my"], files["stats"]["sy"]
-    ds = scaled.predictive_draws(run, files["raw_test"], max_draws=None, seed=5)["y"]
+    ds = run.predictive_draws(files["raw_test"], max_draws=None, seed=5)["y"]
     # the plain model's view of the same run: the training data as standardized by hand
     test = plain.data(files["std_test"]).model_kwargs(plain.checked)
     if template is GP:
@@ -140,7 +140,7 @@ def test_predictions_and_held_out_density_come_back_in_data_units(files, templat
     np.testing.assert_allclose(ds["mean"], my + sy * dp["mean"], rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(ds["var"], sy**2 * dp["var"], rtol=1e-3)
     np.testing.assert_allclose(ds["draws"], my + sy * dp["draws"], rtol=1e-4, atol=1e-2)
-    ls = scaled.log_predictive_density(run, files["raw_test"])["y"]
+    ls = run.log_predictive_density(files["raw_test"])["y"]
     lp = log_predictive_density(plain.module, run.idata, test, 1000)["y"]
     np.testing.assert_allclose(ls, lp - np.log(sy), atol=2e-3)
     # and the posterior is a sound one: held-out error in data units near the noise (5), far below sd(y)

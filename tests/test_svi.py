@@ -34,8 +34,10 @@ from models import (
 from bnnlang.api import Model
 from bnnlang.cli import main
 from bnnlang.errors import BnnError
+from bnnlang.infer.backends.svi import fit
+from bnnlang.infer.backends.svi import run as run_svi
 from bnnlang.infer.checkpoint import Checkpoint
-from bnnlang.infer.svi import fit, run_svi
+from bnnlang.posterior.arviz import from_result
 
 SOURCE = linreg_source("infer svi(steps = 3000)")
 BNN = mlp_1d_source("infer svi(steps = 300, samples = 50)")
@@ -159,7 +161,7 @@ def test_resume_from_a_checkpoint_equals_the_uninterrupted_run(model, bound, tmp
     assert copy.is_file()
     resumed = run_svi(problem, settings, False, Checkpoint(copy, 50, "test"))
     np.testing.assert_array_equal(full.traces["loss"], resumed.traces["loss"])
-    np.testing.assert_array_equal(_draws(full.idata), _draws(resumed.idata))
+    np.testing.assert_array_equal(_draws(from_result(problem, full)), _draws(from_result(problem, resumed)))
     # it did resume: a fresh start would have run all 300 steps, including the MAP warm start
     assert resumed.timings["steps_run"] == 200 and full.timings["steps_run"] == 300
 
@@ -203,7 +205,7 @@ def test_rows_are_sharded_over_two_devices(data_path):
         import numpy as np
         import jax
         from bnnlang.api import Model
-        from bnnlang.infer.svi import fit
+        from bnnlang.infer.backends.svi import fit
         assert jax.local_device_count() == 2
         m = Model.from_source({SOURCE!r}, "linear.bnn")
         b = m.data({str(data_path)!r})
@@ -232,7 +234,7 @@ def test_defaults_match_nuts_on_the_1d_example():
     xt, yt = gap_data(500, seed=7)
 
     def rmse(run) -> float:
-        from bnnlang.infer.predict import predictive_draws
+        from bnnlang.posterior.predict import predictive_draws
 
         draws = predictive_draws(m.module, m.checked, run.idata, {"x": jnp.asarray(xt[:, None])}, 0, 1000)
         return float(np.sqrt(np.mean((np.asarray(draws["y"]["mean"]).mean(axis=0) - yt) ** 2)))
@@ -244,7 +246,7 @@ def test_defaults_match_nuts_on_the_1d_example():
     assert 0.05 < sigma < 0.2
     # the default (last-layer Laplace) is a distribution, not a point: epistemic spread comparable to NUTS's
     grid = {"x": jnp.asarray(xt[:, None])}
-    from bnnlang.infer.predict import predictive_draws
+    from bnnlang.posterior.predict import predictive_draws
 
     def epistemic(run) -> float:
         return float(
@@ -255,7 +257,7 @@ def test_defaults_match_nuts_on_the_1d_example():
 
 
 def test_draws_per_pass_shrinks_for_big_data_and_networks():
-    from bnnlang.infer.svi import draws_per_pass
+    from bnnlang.infer.backends.svi import draws_per_pass
 
     assert draws_per_pass(1000, 100, 2702) == 100  # the 1-D example: all at once, as before
     assert draws_per_pass(5, 100, 2702) == 5

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from bnnlang.diagnose.predictive import Predictive, function_space, rhat_ess
-from bnnlang.diagnose.verdict import Thresholds, judge, loss_converged
-from bnnlang.infer.predict import entropy_split, variance_split
+from bnnlang.diagnose.thresholds import Thresholds
+from bnnlang.diagnose.verdict import judge, loss_converged
+from bnnlang.posterior.predict import entropy_split, variance_split
 
 
 def test_variance_split_by_hand() -> None:
@@ -73,24 +74,24 @@ def _summary(r_hat: float, ess: float, divergences: int = 0) -> dict:
 
 def test_verdict_passes_and_fails_on_thresholds() -> None:
     limits = Thresholds()
-    good = judge("nuts", 2, _summary(1.003, 900), {}, None, None, limits)
+    good = judge(True, 2, _summary(1.003, 900), {}, None, None, limits)
     assert good.ok and good.headline.startswith("converged")
-    bad = judge("nuts", 2, _summary(1.05, 900), {}, None, None, limits)
+    bad = judge(True, 2, _summary(1.05, 900), {}, None, None, limits)
     assert not bad.ok and "R-hat of parameter sigma is 1.050" in bad.headline
-    few = judge("nuts", 4, _summary(1.0, 350), {}, None, None, limits)  # 4 chains need 400
+    few = judge(True, 4, _summary(1.0, 350), {}, None, None, limits)  # 4 chains need 400
     assert not few.ok and "ESS" in few.headline
-    assert judge("nuts", 4, _summary(1.0, 350), {}, None, None, Thresholds(ess_min_per_chain=50)).ok
-    div = judge("nuts", 2, _summary(1.0, 900, divergences=3), {}, None, None, limits)
+    assert judge(True, 4, _summary(1.0, 350), {}, None, None, Thresholds(ess_min_per_chain=50)).ok
+    div = judge(True, 2, _summary(1.0, 900, divergences=3), {}, None, None, limits)
     assert not div.ok and "3 divergent" in div.headline
-    assert judge("nuts", 2, _summary(1.0, 900, divergences=3), {}, None, None, Thresholds(max_divergences=5)).ok
+    assert judge(True, 2, _summary(1.0, 900, divergences=3), {}, None, None, Thresholds(max_divergences=5)).ok
 
 
 def test_verdict_uses_function_space_and_warns_on_bfmi() -> None:
     fs = {"y": {"max_r_hat": 1.2, "min_ess_bulk": 900, "min_ess_tail": 900, "r_hat": [1.2]}}
-    v = judge("sghmc", 2, {"scalars": {}}, fs, None, None, Thresholds())
+    v = judge(True, 2, {"scalars": {}}, fs, None, None, Thresholds())
     assert not v.ok and "predictions of y" in v.headline
     low = {"scalars": {}, "sampler": {"divergences": 0, "bfmi": [0.1, 0.9]}}
-    w = judge("nuts", 2, low, {}, None, None, Thresholds())
+    w = judge(True, 2, low, {}, None, None, Thresholds())
     assert w.ok and w.warnings and "with warnings" in w.headline
 
 
@@ -101,7 +102,7 @@ def test_loss_converged() -> None:
     still_falling = 100 * np.exp(-steps / 5000) + 50 + rng.standard_normal(5000)
     assert loss_converged(list(flat), 1e-3)[0]
     assert not loss_converged(list(still_falling), 1e-3)[0]
-    svi = judge("svi", 1, {}, {}, None, list(still_falling), Thresholds())
+    svi = judge(False, 1, {}, {}, None, list(still_falling), Thresholds())
     assert not svi.ok and "loss still falls" in svi.headline
 
 
@@ -111,18 +112,18 @@ def test_prediction_rhat_is_judged_on_its_95th_percentile_and_a_looser_worst_cas
     iid = rng.standard_normal((2, 400, 200))
     fs = function_space(Predictive("y", iid, iid, np.ones_like(iid), None))
     assert fs["q95_r_hat"] <= 1.01 and fs["q95_r_hat"] <= fs["max_r_hat"] < 1.05
-    assert judge("nuts", 2, {"scalars": {}}, {"y": fs}, None, None, Thresholds()).ok
+    assert judge(True, 2, {"scalars": {}}, {"y": fs}, None, None, Thresholds()).ok
     # one region where the chains disagree fails, through the worst-input bound
     stuck = iid.copy()
     stuck[1, :, :5] += 1.0
     fs = function_space(Predictive("y", stuck, stuck, np.ones_like(stuck), None))
-    v = judge("nuts", 2, {"scalars": {}}, {"y": fs}, None, None, Thresholds())
+    v = judge(True, 2, {"scalars": {}}, {"y": fs}, None, None, Thresholds())
     failed = [c.name for c in v.failures]
     assert "r_hat: predictions of y (worst input)" in failed and "r_hat: predictions of y" not in failed
     # disagreement at many inputs fails the 95% rule too
     stuck[1, :, :50] += 0.3
     fs = function_space(Predictive("y", stuck, stuck, np.ones_like(stuck), None))
-    names = [c.name for c in judge("nuts", 2, {"scalars": {}}, {"y": fs}, None, None, Thresholds()).failures]
+    names = [c.name for c in judge(True, 2, {"scalars": {}}, {"y": fs}, None, None, Thresholds()).failures]
     assert "r_hat: predictions of y" in names
 
 

@@ -12,13 +12,16 @@ from pathlib import Path
 
 from ..syntax import tree as t
 from . import data_block
+from . import messages as msg
+from . import network_messages as net_msg
+from .backends import BACKENDS, Setting
 from .env import Entry, Env, Kind, PriorSource
 from .exprs import Exprs
 from .gp import check_function_prior, check_gp, classify
 from .imports import resolve_imports
 from .layers import check_network, check_prior_def
-from .model import CheckedFunctionPrior, CheckedGP, CheckedModel, CheckedNetwork, DataVar, Shape, shape_str, symbols
-from .settings import BACKENDS, InferSettings, Setting, check_backend, validate_setting
+from .model import CheckedFunctionPrior, CheckedGP, CheckedModel, CheckedNetwork, DataVar, Shape, symbols
+from .settings import InferSettings, check_backend, validate_setting
 
 _NUMERIC = Setting(float, 0.0)
 
@@ -30,7 +33,7 @@ def check(program: t.Program, model_dir: Path | None = None) -> CheckedModel:
     ex = Exprs(env)
     data_blocks = [i for i in items if isinstance(i, t.DataBlock)]
     if len(data_blocks) > 1:
-        raise env.error("A model has one data block.", data_blocks[1].span, "Merge the two data blocks.")
+        raise msg.two_data_blocks(env.at(data_blocks[1].span))
     if data_blocks:
         data_block.check_data_block(env, data_blocks[0])
     _define_top_level(env)
@@ -59,23 +62,15 @@ def check(program: t.Program, model_dir: Path | None = None) -> CheckedModel:
     function_priors: list[CheckedFunctionPrior] = []
     for node in (i for i in items if isinstance(i, t.FunctionPrior)):
         if any(fp.network == node.network for fp in function_priors):
-            raise env.error(f"Network '{node.network}' has two function-space priors.", node.span, "Keep one.")
+            raise net_msg.two_function_priors(env.at(node.span), node.network)
         function_priors.append(check_function_prior(ex, node))
     if not observes:
-        env.warn(
-            "The model observes nothing, so its posterior is its prior.",
-            items[0].span if items else t.Span(1, 1, 1, 1),
-            "Add `observe y ~ ...` for the data the model should fit.",
-        )
+        env.warn(msg.observes_nothing(env.at(items[0].span if items else t.Span(1, 1, 1, 1))))
 
     checked_networks: dict[str, CheckedNetwork] = {}
     for net in networks:
         if net.name not in env.network_calls:
-            raise env.error(
-                f"Network '{net.name}' is never called, so its input width is unknown.",
-                net.span,
-                f"Use it in an observe statement, as in `observe y ~ Normal({net.name}(x), sigma)`, or remove it.",
-            )
+            raise net_msg.network_never_called(env.at(net.span), net.name)
         checked_networks[net.name] = check_network(env, net)
 
     for obs in observes:
@@ -83,7 +78,7 @@ def check(program: t.Program, model_dir: Path | None = None) -> CheckedModel:
     data_block.check_standardized(env, {obs.name: obs for obs in observes})
     for v in env.data.values():
         if not v.observed and v.name not in env.used_data:
-            env.warn(f"Data variable '{v.name}' is never used.", v.decl.span, "Remove it or use it.")
+            env.warn(msg.never_used_data(env.at(v.decl.span), v.name))
 
     infer = _check_infer(env, [i for i in items if isinstance(i, t.Infer)])
     input_dims, arg_dims = data_block.dim_sources(env)
@@ -115,11 +110,7 @@ def _define_top_level(env: Env) -> None:
     for item in env.program.items:
         if isinstance(item, t.PriorDef):
             if item.name in env.prior_defs:
-                raise env.error(
-                    f"'{item.name}' is already defined by an import.",
-                    item.span,
-                    "Rename this prior or drop it from the import list.",
-                )
+                raise msg.defined_by_import(env.at(item.span), item.name)
             env.define(item.name, Entry(Kind.PRIOR, span=item.span))
             env.prior_defs[item.name] = PriorSource("", item, env.program)
         elif isinstance(item, t.Param):
@@ -147,12 +138,7 @@ def _order_params(env: Env, params: list[t.Param]) -> list[t.Param]:
         if state.get(name) == 2:
             return
         if state.get(name) == 1:
-            cycle = " -> ".join(chain[chain.index(name) :] + [name])
-            raise env.error(
-                f"Params depend on each other in a cycle: {cycle}.",
-                by_name[name].span,
-                "A param's prior may use other params only if they do not depend on it.",
-            )
+            raise msg.param_cycle(env.at(by_name[name].span), chain[chain.index(name) :] + [name])
         state[name] = 1
         for dep in deps[name]:
             visit(dep, chain + [name])
@@ -170,15 +156,11 @@ def _check_param(ex: Exprs, p: t.Param) -> Shape:
     for d, sz in zip(p.shape, shape):
         for sym in symbols(sz):
             if not env.is_kind(sym, Kind.DIM):
-                raise data_block.unknown_dimension(env, sym, d.span, f"the shape of '{p.name}'")
+                raise msg.unknown_dimension(env.at(d.span), sym, p.name, env.names(Kind.DIM))
         if isinstance(sz, int) and sz < 1:
-            raise env.error("Dimensions must be at least 1.", d.span, "Use a size of 1 or more, or a data dimension.")
+            raise msg.dimension_below_one(env.at(d.span))
     if p.dist.func in env.prior_defs:
-        raise env.error(
-            f"'{p.dist.func}' is a layer prior; it applies to a network's weight or bias.",
-            p.dist.func_span,
-            f"Use it inside a network: `dense(50, tanh) {{ weight ~ {p.dist.func}() }}`.",
-        )
+        raise msg.layer_prior_as_param_prior(env.at(p.dist.func_span), p.dist.func)
     ex.dist(p.dist, env.scope, target=shape, role="param", forbid_networks=True)
     return shape
 
@@ -192,52 +174,26 @@ def _check_observe(ex: Exprs, obs: t.Observe, seen: dict[str, t.Observe]) -> Non
     if var is None:
         raise data_block.not_data(env, obs)
     if obs.name in seen:
-        raise env.error(
-            f"'{obs.name}' is observed twice (first at line {seen[obs.name].span.line}).",
-            obs.span,
-            "Each data variable has one likelihood.",
-        )
+        raise msg.observed_twice(env.at(obs.span), obs.name, seen[obs.name].span.line)
     seen[obs.name] = obs
     if not var.shape:
-        raise env.error(
-            f"Observed '{obs.name}' must have at least one dimension (the data rows).",
-            var.decl.span,
-            f"Declare it as `{obs.name}: real[N]`.",
-        )
+        raise msg.observed_scalar(env.at(var.decl.span), obs.name)
     spec = ex.dist(obs.dist, env.scope, target=var.shape, role=obs.name, observed=var)
     if spec.support in ("simplex",):
-        raise env.error(f"{spec.name} cannot be observed in this version.", obs.dist.span)
+        raise msg.cannot_observe(env.at(obs.dist.span), spec.name)
     _check_support(env, obs, var, spec)
 
 
 def _check_support(env: Env, obs: t.Observe, var: DataVar, spec) -> None:
     """Whole-number likelihoods on int data, continuous ones on real data; ranges that fit the support."""
     if spec.discrete and var.base != "int":
-        raise env.error(
-            f"{spec.name} gives whole numbers but '{obs.name}' is declared real.",
-            obs.dist.func_span,
-            f"Declare it as `{obs.name}: int{shape_str(var.shape)}"
-            + (" in 0..1" if spec.name == "Bernoulli" else "")
-            + "`.",
-        )
+        raise msg.discrete_on_real(env.at(obs.dist.func_span), spec.name, obs.name, var.shape)
     if not spec.discrete and var.base == "int":
-        raise env.error(
-            f"{spec.name} is continuous but '{obs.name}' is declared int.",
-            obs.dist.func_span,
-            "Use Bernoulli, Categorical or Poisson for whole-number data, or declare it real.",
-        )
+        raise msg.continuous_on_int(env.at(obs.dist.func_span), spec.name, obs.name)
     if spec.name == "Bernoulli" and var.bound is not None and (var.bound != (0, 1)):
-        raise env.error(
-            f"Bernoulli data are 0 or 1, but '{obs.name}' is declared in {var.bound[0]}..{var.bound[1]}.",
-            var.decl.span,
-            "Declare it `in 0..1`.",
-        )
+        raise msg.bernoulli_range(env.at(var.decl.span), obs.name, var.bound)
     if spec.name == "Categorical" and var.bound is None:
-        env.warn(
-            f"'{obs.name}' has no declared range; labels will be checked against the logits' width.",
-            var.decl.span,
-            f"Declare `{obs.name}: int{shape_str(var.shape)} in 0..K-1`.",
-        )
+        env.warn(msg.categorical_no_range(env.at(var.decl.span), obs.name, var.shape))
 
 
 # ---------------------------------------------------------------- infer
@@ -245,29 +201,22 @@ def _check_support(env: Env, obs: t.Observe, var: DataVar, spec) -> None:
 
 def _check_infer(env: Env, infers: list[t.Infer]) -> InferSettings:
     if len(infers) > 1:
-        raise env.error("A model has at most one infer statement.", infers[1].span, "Keep one.")
+        raise msg.two_infers(env.at(infers[1].span))
     if not infers:
-        return InferSettings("nuts", {k: s.default for k, s in BACKENDS["nuts"].items()}, frozenset())
+        return InferSettings("nuts", {k: s.default for k, s in BACKENDS["nuts"].settings.items()}, frozenset())
     inf = infers[0]
     check_backend(inf.method, env.program.at(inf.span))
     method, given = inf.method, {}
     for arg in inf.args:
         if not isinstance(arg, t.KwArg):
-            raise env.error("Inference settings are named.", arg.span, f"Write `infer {inf.method}(chains = 4)`.")
+            raise msg.unnamed_setting(env.at(arg.span), inf.method)
         if arg.name in given:
-            raise env.error(f"Setting '{arg.name}' is given twice.", arg.span, "Keep one of them.")
-        value = _setting_value(arg, BACKENDS[method].get(arg.name, _NUMERIC))
+            raise msg.setting_twice(env.at(arg.span), arg.name)
+        value = _setting_value(arg, BACKENDS[method].settings.get(arg.name, _NUMERIC))
         if value is None:
-            spec = BACKENDS[method].get(arg.name)
-            raise env.error(
-                f"Setting '{arg.name}' must be {spec.describe() if spec else 'a number'}.",
-                arg.value.span,
-                "Write e.g. `chains = 4`."
-                if not spec or spec.kind is not str
-                else f"Write e.g. `{arg.name} = {spec.default}`.",
-            )
+            raise msg.setting_value(env.at(arg.value.span), arg.name, BACKENDS[method].settings.get(arg.name))
         given[arg.name] = validate_setting(method, arg.name, value, env.program.at(arg.span))
-    table = BACKENDS[method]
+    table = BACKENDS[method].settings
     return InferSettings(method, {**{k: s.default for k, s in table.items()}, **given}, frozenset(given))
 
 

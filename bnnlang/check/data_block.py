@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import re
 
-from ..errors import BnnError, suggest
+from ..errors import BnnError
 from ..syntax import tree as t
+from . import messages as msg
 from .distributions import LOCATION_SCALE
 from .env import Entry, Env, Kind
-from .model import DataVar, shape_str, symbols
+from .model import DataVar, symbols
 
 # arguments of MCMC.run, log_likelihood, Trace.get_trace and Predictive.__call__, which take the data as **kwargs
 NUMPYRO_ARGUMENTS = frozenset(
@@ -21,11 +22,7 @@ def check_data_block(env: Env, block: t.DataBlock) -> None:
     for item in block.items:
         if isinstance(item, t.DimConst):
             if not item.value.is_int or item.value.value < 1:
-                raise env.error(
-                    f"Dimension '{item.name}' must be a whole number of at least 1.",
-                    item.value.span,
-                    f"Write it as `{item.name} = 3`.",
-                )
+                raise msg.dimension_not_whole(env.at(item.value.span), item.name)
             env.define(item.name, Entry(Kind.DIM, (), item.span, "int"))
             env.consts[item.name] = int(item.value.value)
     for item in block.items:
@@ -43,11 +40,7 @@ def check_data_block(env: Env, block: t.DataBlock) -> None:
                 if sym not in env.scope:
                     env.scope[sym] = Entry(Kind.DIM, (), v.decl.span, "int")
                 elif env.scope[sym].kind is not Kind.DIM:
-                    raise env.error(
-                        f"'{sym}' is used as a dimension but is a data variable.",
-                        v.decl.type.span,
-                        "Dimension names and variable names must differ.",
-                    )
+                    raise msg.dimension_is_data(env.at(v.decl.type.span), sym)
 
 
 def _declaration(env: Env, item: t.DataDecl) -> DataVar:
@@ -55,56 +48,23 @@ def _declaration(env: Env, item: t.DataDecl) -> DataVar:
     bound = None
     if item.type.bound is not None:
         if item.type.base != "int":
-            raise env.error(
-                "Only int data can have a range.",
-                item.type.span,
-                f"Declare it as `{item.name}: int{shape_str(shape) if shape else ''} in 0..K-1`.",
-            )
+            raise msg.range_on_real(env.at(item.type.span), item.name, shape)
         bound = (env.size_of(item.type.bound[0]), env.size_of(item.type.bound[1]))
     if item.columns is not None:
         if len(shape) != 2:
-            raise env.error(
-                "A column list fits a matrix variable.",
-                item.span,
-                f"Declare it as `{item.name}: real[N, {len(item.columns)}] from (...)`.",
-            )
+            raise msg.columns_need_matrix(env.at(item.span), item.name, len(item.columns))
         if isinstance(shape[1], int) and shape[1] != len(item.columns):
-            raise env.error(
-                f"'{item.name}' has {shape[1]} columns but the list names {len(item.columns)}.",
-                item.span,
-                "Make the width match the column list.",
-            )
+            raise msg.column_count(env.at(item.span), item.name, shape[1], len(item.columns))
     if item.name in NUMPYRO_ARGUMENTS:
-        raise env.error(
-            f"'{item.name}' cannot name data: the data are passed to NumPyro's inference functions "
-            f"as keyword arguments, beside their own argument '{item.name}'.",
-            item.span,
-            f"Rename it, e.g. `{item.name}_x`; a matrix can take CSV columns of any name with `from (...)`.",
-        )
+        raise msg.numpyro_argument_name(env.at(item.span), item.name)
     return DataVar(item, shape, bound)
-
-
-def unknown_dimension(env: Env, name: str, span: t.Span, where: str) -> BnnError:
-    return env.error(
-        f"Unknown dimension '{name}' in {where}.",
-        span,
-        suggest(
-            name, env.names(Kind.DIM), otherwise="Dimensions come from the data block, e.g. `x: real[N, D]` or `K = 3`."
-        ),
-    )
 
 
 def not_data(env: Env, obs: t.Observe) -> BnnError:
     """The error for an observe statement whose variable is not in the data block."""
     if env.is_kind(obs.name, Kind.PARAM):
-        return env.error(
-            f"'{obs.name}' is a param; only data can be observed.", obs.span, f"Declare '{obs.name}' in the data block."
-        )
-    return env.error(
-        f"Observed variable '{obs.name}' is not declared in the data block.",
-        obs.span,
-        suggest(obs.name, env.data, otherwise=f"Add `{obs.name}: real[N]` to the data block."),
-    )
+        return msg.observed_param(env.at(obs.span), obs.name)
+    return msg.observed_undeclared(env.at(obs.span), obs.name, env.data)
 
 
 def check_standardized(env: Env, observes: dict[str, t.Observe]) -> None:
@@ -113,26 +73,12 @@ def check_standardized(env: Env, observes: dict[str, t.Observe]) -> None:
         if not v.standardized:
             continue
         if v.base != "real" or v.bound is not None:
-            raise env.error(
-                f"Only real data can be standardized; '{v.name}' is declared "
-                f"{v.base}{shape_str(v.shape) if v.shape else ''}{' with a range' if v.bound else ''}.",
-                v.decl.span,
-                "Remove `standardized`: labels and counts keep their own values.",
-            )
+            raise msg.standardized_not_real(env.at(v.decl.span), v.name, v.base, v.shape, ranged=bool(v.bound))
         if not v.shape:
-            raise env.error(
-                f"'{v.name}' is a scalar; standardizing needs rows to take the mean and sd over.",
-                v.decl.span,
-                f"Declare it with a row dimension, as in `{v.name}: real[N]`, or remove `standardized`.",
-            )
+            raise msg.standardized_scalar(env.at(v.decl.span), v.name)
         obs = observes.get(v.name)
         if obs is not None and obs.dist.func not in LOCATION_SCALE:
-            raise env.error(
-                f"A standardized target needs a location-scale likelihood to give predictions in its own "
-                f"units; '{v.name}' is observed with {obs.dist.func}.",
-                obs.dist.func_span,
-                f"Use one of {', '.join(sorted(LOCATION_SCALE))}, or remove `standardized` from '{v.name}'.",
-            )
+            raise msg.standardized_likelihood(env.at(obs.dist.func_span), v.name, obs.dist.func, LOCATION_SCALE)
 
 
 def dim_sources(env: Env) -> tuple[dict[str, tuple[str, int]], list[str]]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from ..errors import BnnError, BnnWarning
+from ..errors import BnnWarning, Location
 from ..syntax import tree as t
 from ..syntax.parser import RESERVED
+from . import messages as msg
 from .distributions import DISTRIBUTIONS, FUNCTIONS
 from .model import DataVar, Shape, Size
 
@@ -63,12 +64,12 @@ class Env:
     used_priors: set[str] = field(default_factory=set)
     warnings: list[BnnWarning] = field(default_factory=list)
 
-    def error(self, message: str, span: t.Span, hint: str | None = None) -> BnnError:
-        """An error located in the model file."""
-        return BnnError(message, self.program.at(span), hint or "See docs/language.md for what this construct accepts.")
+    def at(self, span: t.Span) -> Location:
+        """Where `span` is in the model file: what the catalogue's constructors take."""
+        return self.program.at(span)
 
-    def warn(self, message: str, span: t.Span, hint: str | None = None) -> None:
-        self.warnings.append(BnnWarning(message, self.program.at(span), hint))
+    def warn(self, warning: BnnWarning) -> None:
+        self.warnings.append(warning)
 
     def names(self, *kinds: Kind) -> list[str]:
         return [n for n, e in self.scope.items() if e.kind in kinds]
@@ -79,28 +80,13 @@ class Env:
 
     def define(self, name: str, entry: Entry) -> None:
         if name in RESERVED:
-            raise self.error(f"'{name}' is a reserved word.", entry.span, "Choose another name.")
+            raise msg.reserved_word(self.at(entry.span), name)
         if name in self.scope:
-            prev = self.scope[name]
-            where = f" at line {prev.span.line}" if prev.span.line else ""
-            raise self.error(
-                f"'{name}' is already defined{where}.",
-                entry.span,
-                "Each data variable, dimension, param, network and prior needs its own name.",
-            )
+            raise msg.already_defined(self.at(entry.span), name, self.scope[name].span.line)
         if name in ("fan_in", "fan_out"):  # a model-level name would be hidden inside every layer prior
-            raise self.error(
-                f"Inside layer priors '{name}' is the layer's number of {name.replace('fan_', '')}puts; "
-                "it cannot also name a model-level variable.",
-                entry.span,
-                f"Choose another name, e.g. `{name}_scale`.",
-            )
+            raise msg.fan_name_taken(self.at(entry.span), name)
         if name in DISTRIBUTIONS or name in FUNCTIONS:
-            raise self.error(
-                f"'{name}' is the name of a built-in {'distribution' if name in DISTRIBUTIONS else 'function'}.",
-                entry.span,
-                "Choose another name.",
-            )
+            raise msg.builtin_name(self.at(entry.span), name, distribution=name in DISTRIBUTIONS)
         self.scope[name] = entry
 
     def size_of(self, dim: t.Dim) -> Size:

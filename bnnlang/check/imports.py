@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from ..errors import BnnError, Location, suggest, undecodable_byte
+from ..errors import Location, undecodable_byte
 from ..syntax import tree as t
 from ..syntax.parser import parse
+from . import network_messages as net_msg
 from .env import PriorSource
 
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -60,39 +61,18 @@ def resolve_imports(program: t.Program, model_dir: Path | None) -> dict[str, Pri
         loc = program.at(item.span)
         path = module_file(item.module, model_dir)
         if path is None or not path.is_file():
-            raise BnnError(
-                f"No module named '{modname}'.",
-                loc,
-                suggest(
-                    modname,
-                    available_modules(model_dir),
-                    then="Modules are std.<name> from the stdlib or <name>.bnn beside the model.",
-                ),
-            )
+            raise net_msg.no_module(loc, modname, available_modules(model_dir))
         root = module_root(item.module, model_dir)
         if root is not None and not path.resolve().is_relative_to(root.resolve()):
-            where = "the stdlib" if item.module[0] == "std" else "the model's folder"
-            raise BnnError(
-                f"Module '{modname}' resolves to a file outside {where} (through a symbolic link).",
-                loc,
-                hint="Imports reach only the stdlib and the model's own folder; copy the module next to the model.",
-            )
+            raise net_msg.module_outside(loc, modname, stdlib=item.module[0] == "std")
         text = _module_text(path, modname, loc)
         module = parse(text, str(path))
         defs = {d.name: d for d in module.items if isinstance(d, t.PriorDef)}
         for bad in (i for i in module.items if not isinstance(i, t.PriorDef)):
-            raise BnnError(
-                "A module imported by a model may only define priors.",
-                replace(module.at(bad.span), end_column=None),
-                hint="Move data, params, networks and observes into the model file.",
-            )
+            raise net_msg.module_not_only_priors(replace(module.at(bad.span), end_column=None))
         for name in item.names:
             if name.id not in defs:
-                raise BnnError(
-                    f"Module '{modname}' has no prior named '{name.id}'.",
-                    program.at(name.span),
-                    suggest(name.id, defs, then=f"It defines: {', '.join(sorted(defs)) or 'nothing'}."),
-                )
+                raise net_msg.no_such_prior(program.at(name.span), modname, name.id, defs)
             resolved[name.id] = PriorSource(modname, defs[name.id], module)
     return resolved
 
@@ -102,14 +82,8 @@ def _module_text(path: Path, modname: str, loc: Location) -> str:
     try:
         raw = path.read_bytes()
     except OSError as err:
-        raise BnnError(
-            f"Could not read module '{modname}' ({path.name}): {err.strerror}.", loc, hint="Check permissions."
-        ) from None
+        raise net_msg.unreadable_module(loc, modname, path.name, err.strerror) from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise BnnError(
-            f"Module '{modname}' is not UTF-8 text (byte 0x{raw[err.start]:02x}).",
-            undecodable_byte(str(path), raw, err),
-            hint="Save the module as UTF-8 text.",
-        ) from None
+        raise net_msg.module_not_utf8(undecodable_byte(str(path), raw, err), modname, raw[err.start]) from None

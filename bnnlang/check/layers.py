@@ -7,12 +7,12 @@ file they are written in.
 
 from __future__ import annotations
 
-from ..errors import suggest
 from ..syntax import tree as t
+from . import network_messages as net_msg
 from .distributions import ACTIVATIONS, PRIOR_ROLES
 from .env import Entry, Env, Kind, PriorSource
 from .exprs import Exprs, Signature, broadcast
-from .model import Activation, CheckedNetwork, Dense, PriorUse, Residual, Shape, Size, shape_str
+from .model import Activation, CheckedNetwork, Dense, PriorUse, Residual, Shape, Size
 
 FAN_SCOPE = ("fan_in", "fan_out")
 
@@ -27,11 +27,11 @@ def check_prior_def(env: Env, source: PriorSource) -> None:
     }
     for p in pdef.params:
         if p.name in local:
-            raise ex.error(f"Prior parameter '{p.name}' is defined twice.", p.span, "Rename one of them.")
+            raise net_msg.prior_parameter_twice(ex.at(p.span), p.name)
         local[p.name] = Entry(Kind.LOCAL, (), p.span)
     for lp in pdef.locals:
         if lp.name in local:
-            raise ex.error(f"'{lp.name}' is already defined in prior '{pdef.name}'.", lp.span)
+            raise net_msg.prior_local_twice(ex.at(lp.span), lp.name, pdef.name)
         shape = tuple(prior_size(ex, d) for d in lp.shape)
         ex.dist(lp.dist, local, target=shape, role="param")
         local[lp.name] = Entry(Kind.LOCAL, shape, lp.span)
@@ -42,11 +42,7 @@ def prior_size(ex: Exprs, d: t.Dim) -> Size:
     if d.name is None:
         return d.offset
     if d.name not in FAN_SCOPE or d.offset:
-        raise ex.error(
-            f"Inside a prior, shapes use fan_in, fan_out or numbers; '{d}' is not one of them.",
-            d.span,
-            "A per-unit scale is `param lam[fan_out] ~ HalfCauchy(1)`.",
-        )
+        raise net_msg.prior_local_shape(ex.at(d.span), str(d))
     return d.name
 
 
@@ -54,47 +50,29 @@ def check_network(env: Env, net: t.Network) -> CheckedNetwork:
     ex = Exprs(env)
     out = tuple(env.size_of(d) for d in net.output.shape)
     if net.output.base != "real" or not out or len(out) > 2 or net.output.bound is not None:
-        raise ex.error(
-            "A network's output is real[rows] or real[rows, K].",
-            net.output.span,
-            f"Write `network {net.name}({net.input}) -> real[N]` for one output per row.",
-        )
+        raise net_msg.network_output_type(ex.at(net.output.span), net.name, net.input)
     for d in net.output.shape:
         if d.name is not None and d.name not in env.scope and d.name not in env.consts:
-            raise ex.error(f"Unknown dimension '{d}' in the output of '{net.name}'.", d.span)
+            raise net_msg.unknown_output_dimension(ex.at(d.span), str(d), net.name)
     fan_in = env.network_calls[net.name][0]
     defaults: dict[str, t.PriorAssign] = {}
     for d in net.defaults:
         _check_role(ex, d)
         if d.role in defaults:
-            raise ex.error(f"Default {d.role} prior given twice.", d.span, "Keep one.")
+            raise net_msg.prior_given_twice(ex.at(d.span), d.role, default=True)
         defaults[d.role] = d
     if not net.layers:
-        raise ex.error(f"Network '{net.name}' has no layers.", net.span, "Add layers such as `dense(1)`.")
+        raise net_msg.no_layers(ex.at(net.span), net.name)
     layers, width = _Layers(ex, defaults).check(net.layers, fan_in, "")
     want = out[1] if len(out) == 2 else 1
     if width != want:
-        hint = (
-            f"End the network with `dense({want})`."
-            if len(out) == 2
-            else f"End with `dense(1)` for `-> {shape_str(out)[1:-1] and 'real' + shape_str(out)}`, "
-            f"or declare the output as real[{out[0]}, {width}]."
-        )
-        raise ex.error(
-            f"Network '{net.name}' ends with width {width} but its output is declared {shape_str(out)}.",
-            net.output.span,
-            hint,
-        )
+        raise net_msg.network_end_width(ex.at(net.output.span), net.name, width, out)
     return CheckedNetwork(net, fan_in, layers, width, squeeze=len(out) == 1)
 
 
 def _check_role(ex: Exprs, pa: t.PriorAssign) -> None:
     if pa.role not in PRIOR_ROLES:
-        raise ex.error(
-            f"A layer has a weight and a bias; '{pa.role}' is neither.",
-            pa.span,
-            suggest(pa.role, PRIOR_ROLES, otherwise="Write `weight ~ ...` or `bias ~ ...`."),
-        )
+        raise net_msg.unknown_role(ex.at(pa.span), pa.role, PRIOR_ROLES)
 
 
 class _Layers:
@@ -125,39 +103,21 @@ class _Layers:
                 out.append(self._residual(layer, path, width, fixed))
             elif layer.kind in ACTIVATIONS:
                 if layer.has_args or layer.has_body:
-                    raise self.ex.error(
-                        f"Activation layer '{layer.kind}' takes no arguments.",
-                        layer.span,
-                        f"Write `{layer.kind}` alone, or `dense(units, {layer.kind})`.",
-                    )
+                    raise net_msg.activation_with_arguments(self.ex.at(layer.span), layer.kind)
                 out.append(Activation(path, layer.kind))
             else:
-                raise self.ex.error(
-                    f"Unknown layer '{layer.kind}'.",
-                    layer.span,
-                    suggest(
-                        layer.kind,
-                        ["dense", "residual", "deterministic", *ACTIVATIONS],
-                        otherwise="Layers: dense(units, activation), residual { ... }, or an activation name.",
-                    ),
-                )
+                raise net_msg.unknown_layer(self.ex.at(layer.span), layer.kind, ACTIVATIONS)
             if layer.kind != "dense" and layer.priors:
-                raise self.ex.error("Only dense layers have weight and bias priors.", layer.priors[0].span)
+                raise net_msg.priors_on_non_dense(self.ex.at(layer.priors[0].span))
         return out, width
 
     def _deterministic(self, layer: t.Layer, width: Size, prefix: str, fixed: bool) -> tuple[list, Size]:
         """`deterministic { ... }` marks its layers as point-estimated; paths stay flat, so marking layers
         deterministic does not rename their sites."""
         if fixed or prefix:
-            raise self.ex.error(
-                "A deterministic block sits directly in a network, not inside another block.", layer.span
-            )
+            raise net_msg.nested_deterministic(self.ex.at(layer.span))
         if layer.has_args or layer.priors or not layer.layers:
-            raise self.ex.error(
-                "A deterministic block holds layers only.",
-                layer.span,
-                "Write `deterministic { dense(50, tanh) dense(50, tanh) }`.",
-            )
+            raise net_msg.block_holds_layers_only(self.ex.at(layer.span), "deterministic")
         return self.check(layer.layers, width, prefix, fixed=True)
 
     def _dense(self, layer: t.Layer, path: str, width: Size, fixed: bool) -> Dense:
@@ -166,7 +126,7 @@ class _Layers:
         for pa in layer.priors:
             _check_role(self.ex, pa)
             if pa.role in priors:
-                raise self.ex.error(f"The {pa.role} prior is given twice.", pa.span, "Keep one.")
+                raise net_msg.prior_given_twice(self.ex.at(pa.span), pa.role, default=False)
             priors[pa.role] = pa
         uses = {}
         for role in PRIOR_ROLES:
@@ -177,24 +137,18 @@ class _Layers:
 
     def _residual(self, layer: t.Layer, path: str, width: Size, fixed: bool) -> Residual:
         if layer.has_args or layer.priors:
-            raise self.ex.error(
-                "A residual block holds layers only.", layer.span, "Write `residual { dense(50, tanh) dense(50) }`."
-            )
+            raise net_msg.block_holds_layers_only(self.ex.at(layer.span), "residual")
         if not layer.layers:
-            raise self.ex.error("A residual block needs at least one layer.", layer.span)
+            raise net_msg.empty_residual(self.ex.at(layer.span))
         inner, inner_width = self.check(layer.layers, width, path + ".", fixed)
         if inner_width != width:
-            raise self.ex.error(
-                f"A residual block must keep its width: it takes {width} and gives {inner_width}.",
-                layer.span,
-                f"End the block with `dense({width})`.",
-            )
+            raise net_msg.residual_width(self.ex.at(layer.span), width, inner_width)
         return Residual(path, inner)
 
     def _dense_args(self, layer: t.Layer) -> tuple[Size, str]:
         ex = self.ex
         if layer.layers:
-            raise ex.error("A dense layer's body holds weight and bias priors, not layers.", layer.layers[0].span)
+            raise net_msg.dense_body_layers(ex.at(layer.layers[0].span))
         args = list(layer.args)
         for kw in layer.kwargs:
             if kw.name == "units" and not args:
@@ -202,36 +156,23 @@ class _Layers:
             elif kw.name == "activation" and len(args) <= 1:
                 args.append(kw.value)
             else:
-                raise ex.error(f"dense has no argument '{kw.name}' here.", kw.span, "Write dense(units, activation).")
+                raise net_msg.dense_no_argument(ex.at(kw.span), kw.name)
         if not args or len(args) > 2:
-            raise ex.error(
-                "dense takes the number of units and an optional activation.",
-                layer.span,
-                "Write `dense(50, tanh)` or `dense(1)`.",
-            )
+            raise net_msg.dense_arity(ex.at(layer.span))
         u = args[0]
         if isinstance(u, t.Number):
             if not u.is_int or u.value < 1:
-                raise ex.error(
-                    "A layer's units must be a whole number of at least 1.", u.span, "Write e.g. `dense(50, tanh)`."
-                )
+                raise net_msg.units_not_whole(ex.at(u.span))
             units: Size = int(u.value)
         elif isinstance(u, t.Name) and self.env.is_kind(u.id, Kind.DIM):
             units = self.env.consts.get(u.id, u.id)
         else:
-            raise ex.error(
-                "A layer's units must be a number or a dimension name.", u.span, "Write `dense(50)` or `dense(K)`."
-            )
+            raise net_msg.units_not_size(ex.at(u.span))
         activation = "identity"
         if len(args) == 2:
             a = args[1]
             if not isinstance(a, t.Name) or a.id not in ACTIVATIONS:
-                name = a.id if isinstance(a, t.Name) else "this"
-                raise ex.error(
-                    f"Unknown activation '{name}'.",
-                    a.span,
-                    suggest(name, ACTIVATIONS, otherwise="Activations: " + ", ".join(ACTIVATIONS) + "."),
-                )
+                raise net_msg.unknown_activation(ex.at(a.span), a.id if isinstance(a, t.Name) else None, ACTIVATIONS)
             activation = a.id
         return units, activation
 
@@ -251,22 +192,14 @@ class _Layers:
         for name in sig.params:
             shp = self.ex.shape(bound[name], scope, forbid_networks=True)
             if shp:
-                raise self.ex.error(
-                    f"Prior arguments are scalars; '{name}' has shape {shape_str(shp)}.", bound[name].span
-                )
+                raise net_msg.prior_argument_not_scalar(self.ex.at(bound[name].span), name, shp)
         for lp in pdef.locals:
             lshape = tuple(_fan(d.name if d.name else d.offset, shape) for d in lp.shape)
             if role == "bias" and any(d.name == "fan_in" for d in lp.shape):
-                raise self.ex.error(
-                    f"Prior '{pdef.name}' has a per-input param '{lp.name}', which a bias does not have.",
-                    call.span,
-                    "Use this prior on weights only.",
-                )
+                raise net_msg.bias_per_input(self.ex.at(call.span), pdef.name, lp.name)
             ok, res = broadcast(lshape, shape)
             if not ok or res != shape:
-                raise self.ex.error(
-                    f"Prior '{pdef.name}' does not fit a {role} of shape {shape_str(shape)}.", call.span
-                )
+                raise net_msg.prior_does_not_fit(self.ex.at(call.span), pdef.name, role, shape)
         return PriorUse(role, call, pdef, {name: bound[name] for name in sig.params})
 
 

@@ -4,49 +4,30 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..errors import BnnWarning
+from ..errors import BnnWarning, Location
 from ..syntax import tree as t
+from . import messages as msg
 from .model import CheckedModel
 
 
-def _warn(model: CheckedModel, span: t.Span, message: str, hint: str) -> BnnWarning:
-    return BnnWarning(message, replace(model.program.at(span), end_column=None), hint)
+def _at(model: CheckedModel, span: t.Span) -> Location:
+    """Where a warning points: a caret under the first column only, however long the span."""
+    return replace(model.program.at(span), end_column=None)
 
 
 def pedantic_warnings(model: CheckedModel) -> list[BnnWarning]:
     out: list[BnnWarning] = []
     for p in model.params:
         if p.dist.func == "Uniform":
-            out.append(
-                _warn(
-                    model,
-                    p.span,
-                    f"'{p.name}' has a Uniform prior with hard bounds.",
-                    "Hard bounds hurt sampling near the edges; a soft prior (e.g. Normal) is usually better.",
-                )
-            )
+            out.append(msg.uniform_prior(_at(model, p.span), p.name))
         for arg in list(p.dist.args) + [kw.value for kw in p.dist.kwargs]:
             if isinstance(arg, t.Number) and abs(arg.value) >= 100:
-                out.append(
-                    _warn(
-                        model,
-                        arg.span,
-                        f"'{p.name}' has a prior argument of {arg.text}.",
-                        "Priors work best on unit scale; standardise the data instead of widening priors.",
-                    )
-                )
+                out.append(msg.large_prior_argument(_at(model, arg.span), p.name, arg.text))
     for net in model.networks.values():
         has_default = {d.role for d in net.node.defaults}
         for layer in net.dense_layers():
             explicit = {layer.weight.role} if layer.weight.call.span.line else set()
             if "weight" not in has_default and not explicit:
-                out.append(
-                    _warn(
-                        model,
-                        net.node.span,
-                        f"Layer {net.name}.{layer.path} uses the built-in weight prior Normal(0, 1/sqrt(fan_in)).",
-                        "Say it explicitly with `default weight ~ neal()` (import std.priors (neal)).",
-                    )
-                )
+                out.append(msg.implicit_weight_prior(_at(model, net.node.span), net.name, layer.path))
                 break
     return out

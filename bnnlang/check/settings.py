@@ -1,207 +1,21 @@
-"""Inference settings: what each backend accepts, its defaults, and validation.
+"""Inference settings: a backend's values, resolved from its table, the model's `infer` statement and overrides.
 
-The same table validates the `infer` statement and the CLI's overrides, so a
-bad value gets the same message from either place.
+The same table (`check/backends.py`) validates the `infer` statement and the command line's or the API's
+overrides, so a bad value gets the same message from either place; only the location differs (the model file,
+or none).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BnnError, Location, did_you_mean
+from ..errors import Location
+from . import settings_messages as msg
+from .backends import BACKENDS, DEFAULT_BACKEND, Backend, Setting
 
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
-
-
-@dataclass(frozen=True)
-class Setting:
-    kind: type  # int | float | bool | str (a word from `choices`)
-    default: Any
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-    doc: str = ""
-    choices: tuple[str, ...] = ()
-
-    def describe(self) -> str:
-        if self.kind is str:
-            return "one of " + ", ".join(self.choices)
-        if self.kind is bool:
-            return "true or false (1 or 0)"
-        lo = "" if self.low is None else f"{'>' if self.low_open else '>='} {_num(self.low)}"
-        hi = "" if self.high is None else f"{'<' if self.high_open else '<='} {_num(self.high)}"
-        kind = "a whole number" if self.kind is int else "a number"
-        rng = " and ".join(x for x in (lo, hi) if x)
-        return f"{kind} {rng}".strip()
-
-    def validate(self, value: float | str) -> Any:
-        if self.kind is str:
-            if value not in self.choices:
-                raise ValueError(self.describe())
-            return value
-        if isinstance(value, str):
-            value = float(value)
-        if not math.isfinite(value):  # inf and nan pass every range comparison below
-            raise ValueError(self.describe())
-        if self.kind is int and value != int(value):
-            raise ValueError(self.describe())
-        if self.kind is bool:
-            if value not in (0, 1):
-                raise ValueError(self.describe())
-            return bool(value)
-        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
-            raise ValueError(self.describe())
-        if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
-            raise ValueError(self.describe())
-        return self.kind(value)
-
-
-def _common(chains: int | None = 4) -> dict[str, Setting]:
-    out = {
-        "seed": Setting(int, 0, 0, 2**31 - 1, doc="random seed; same seed, same draws"),
-        "noncentered": Setting(
-            bool,
-            True,
-            doc="sample hierarchical location-scale sites as loc + scale * z, z standard (no funnels)",
-        ),
-    }
-    if chains is not None:
-        out["chains"] = Setting(int, chains, 1, 1024, doc="independent chains; run in parallel over JAX devices")
-    return out
-
-
-def _minibatch(every: int = 1000) -> dict[str, Setting]:
-    return {
-        "batch_size": Setting(int, 0, 0, doc="rows per minibatch; 0 = the backend's default (see docs)"),
-        "checkpoint_every": Setting(int, every, 0, doc="save resumable state every k steps; 0 = never"),
-    }
-
-
-def _ensemble() -> dict[str, Setting]:
-    return {
-        "lr": Setting(float, 0.01, 0, None, True, doc="peak learning rate of the ensemble's Adam (cosine decay)"),
-        "holdout": Setting(float, 0.1, 0, 0.5, doc="share of rows held out to early-stop ensemble members; 0 = none"),
-        "patience": Setting(int, 1000, 1, doc="stop a member after this many steps without a better held-out fit"),
-        "start": Setting(
-            str,
-            "fan_in",
-            choices=("fan_in", "prior"),
-            doc="ensemble members start from weights ~ Normal(0, 1/sqrt(fan_in)) and zero biases, or a prior draw",
-        ),
-    }
-
-
-BACKENDS: dict[str, dict[str, Setting]] = {
-    "nuts": {
-        **_common(),
-        "warmup": Setting(int, 500, 0, doc="adaptation steps per chain (discarded)"),
-        "samples": Setting(int, 500, 1, doc="draws kept per chain"),
-        "thinning": Setting(int, 1, 1, doc="keep every k-th draw"),
-        "target_accept": Setting(float, 0.8, 0, 1, True, True, doc="step-size adaptation target"),
-        "max_tree_depth": Setting(int, 10, 1, 20, doc="NUTS doubles its trajectory at most this often"),
-        "dense_mass": Setting(bool, False, doc="adapt a dense mass matrix (small models only)"),
-        "init_radius": Setting(float, 0.5, 0, 10, doc="initial values uniform in (-r, r) on the unconstrained scale"),
-        "map_steps": Setting(
-            int,
-            2000,
-            0,
-            doc="optimiser steps of each ensemble member (init = ensemble) and of deterministic layers' MAP",
-        ),
-        "init": Setting(
-            str,
-            "uniform",
-            choices=("uniform", "ensemble"),
-            doc="chain starts: uniform in (-init_radius, init_radius), or one deep-ensemble member per chain",
-        ),
-        **_ensemble(),
-    },
-    "sghmc": {
-        **_common(),
-        "warmup": Setting(int, 1000, 0, doc="burn-in steps per chain (discarded); a step is `leapfrog` gradients"),
-        "samples": Setting(int, 500, 1, doc="draws kept per chain"),
-        "thinning": Setting(int, 2, 1, doc="keep every k-th step"),
-        **_minibatch(),
-        "step_size": Setting(
-            float,
-            0.0,
-            0,
-            doc="step relative to the curvature: learning rate = step_size / lambda_max (the potential's largest "
-            "Hessian eigenvalue at the start, raised where burn-in finds more); diverges past ~3; "
-            "0 = auto: min(1, sqrt(batch / N))",
-        ),
-        "friction": Setting(
-            float,
-            0.0,
-            0,
-            1,
-            doc="momentum friction alpha; 0 = auto: 0.1 with full-data gradients, 0.5 with minibatches",
-        ),
-        "leapfrog": Setting(int, 20, 1, 1000, doc="gradient steps per step (momentum carries over between steps)"),
-        "schedule": Setting(str, "constant", choices=("constant", "decay", "cyclical"), doc="step-size schedule"),
-        "cycles": Setting(int, 4, 1, doc="cycles of the cyclical schedule"),
-        "init": Setting(
-            str,
-            "ensemble",
-            choices=("ensemble", "map", "uniform"),
-            doc="start each chain at its own deep-ensemble member (early-stopped on held-out rows), at the best of "
-            "map_restarts MAP fits, or at random",
-        ),
-        "map_steps": Setting(
-            int, 10000, 0, doc="optimiser steps of each ensemble member (fewer with early stopping) or MAP fit"
-        ),
-        "map_restarts": Setting(int, 4, 1, 100, doc="MAP fits from prior draws per chain; the best one starts it"),
-        **_ensemble(),
-        "init_radius": Setting(float, 0.5, 0, 10, doc="init = uniform: values uniform in (-r, r), unconstrained"),
-        "noise": Setting(
-            str, "rademacher", choices=("rademacher", "gaussian"), doc="injected noise: +-1 (fast) or Gaussian"
-        ),
-    },
-    "svi": {
-        **_common(chains=None),
-        "guide": Setting(
-            str,
-            "lastlayer",
-            choices=("lastlayer", "normal", "lowrank", "map", "laplace"),
-            doc="variational family: lastlayer (Laplace on each network's last layer and the scalar params, hidden "
-            "layers at the MAP), normal (mean-field), lowrank, map (point estimate, one draw), laplace (all weights)",
-        ),
-        "steps": Setting(int, 5000, 1, doc="optimiser steps"),
-        "samples": Setting(int, 1000, 1, doc="posterior draws taken from the fitted guide"),
-        **_minibatch(),
-        "optimizer": Setting(str, "adam", choices=("adam", "adamw", "sgd", "rmsprop"), doc="optax optimiser"),
-        "lr": Setting(float, 0.01, 0, None, True, doc="peak learning rate"),
-        "schedule": Setting(str, "cosine", choices=("constant", "cosine", "exponential"), doc="learning-rate schedule"),
-        "rank": Setting(int, 10, 1, doc="rank of the low-rank guide's covariance"),
-        "init_scale": Setting(float, 0.01, 0, None, True, doc="initial scale of the normal and low-rank guides"),
-        "particles": Setting(int, 1, 1, 1000, doc="Monte Carlo draws per ELBO estimate"),
-        "init": Setting(str, "map", choices=("map", "uniform"), doc="start the guide's mean at a MAP fit or at random"),
-        "map_steps": Setting(int, 2000, 0, doc="optimiser steps of the MAP start (and of deterministic layers' MAP)"),
-        "map_data_weight": Setting(float, 10.0, 1, doc="the MAP start counts the data this many times"),
-        "init_radius": Setting(float, 0.5, 0, 10, doc="initial values uniform in (-r, r) on the unconstrained scale"),
-    },
-    "mile": {
-        **_common(),
-        "map_steps": Setting(int, 10000, 1, doc="optimiser steps of each ensemble member (fewer with early stopping)"),
-        **_ensemble(),
-        "batch_size": Setting(int, 0, 0, doc="rows per minibatch of the ensemble fit; 0 = full batch"),
-        "warmup": Setting(int, 1000, 100, doc="MCLMC steps per member that tune its step size and L (discarded)"),
-        "samples": Setting(int, 1000, 1, doc="draws kept per member"),
-        "thinning": Setting(int, 10, 1, doc="MCLMC steps per kept draw"),
-        "preconditioning": Setting(
-            bool, False, doc="tune a diagonal preconditioner per member (off by default, as MILE's authors)"
-        ),
-        "desired_energy_var": Setting(
-            float, 5e-4, 0, None, True, doc="target energy-error variance per dimension of the step-size tuning"
-        ),
-    },
-}
-
-
+# Written settings that keep their meaning when the backend changes; the rest are the new backend's defaults
+# (a NUTS warmup is not an SG-HMC burn-in).
 CARRIED = frozenset({"seed", "noncentered", "chains", "samples", "batch_size", "checkpoint_every"})
 
 
@@ -214,62 +28,53 @@ class InferSettings:
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
 
-    def with_overrides(self, overrides: dict[str, Any], path: str = "<command line>") -> InferSettings:
-        method = overrides.get("backend") or self.method
-        check_backend(method, Location(path, 0))
-        table = BACKENDS[method]
-        if method == self.method:
-            values = dict(self.values)
-            given = set(self.explicit)
-        else:
-            # Switching backend keeps the written settings that mean the same in every backend; warmup,
-            # step sizes and the like are the new backend's defaults (a NUTS warmup is not an SG-HMC burn-in).
-            given = {k for k in self.explicit if k in table and k in CARRIED}
-            values = {k: self.values[k] for k in given}
-        for key, raw in overrides.items():
-            if key == "backend" or raw is None:
-                continue
-            values[key] = validate_setting(method, key, raw, Location(path, 0))
-            given.add(key)
-        return InferSettings(method, {**{k: s.default for k, s in table.items()}, **values}, frozenset(given))
+    @property
+    def backend(self) -> Backend:
+        return BACKENDS[self.method]
 
     @property
     def chains(self) -> int:
         return int(self.values.get("chains", 1))
 
+    def with_overrides(self, overrides: dict[str, Any]) -> InferSettings:
+        """These settings with the command line's or the API's overrides (`backend` switches backend)."""
+        method = overrides.get("backend") or self.method
+        check_backend(method)
+        table = BACKENDS[method].settings
+        if method == self.method:
+            values = dict(self.values)
+            given = set(self.explicit)
+        else:
+            given = {k for k in self.explicit if k in table and k in CARRIED}
+            values = {k: self.values[k] for k in given}
+        for key, raw in overrides.items():
+            if key == "backend" or raw is None:
+                continue
+            values[key] = validate_setting(method, key, raw)
+            given.add(key)
+        return InferSettings(method, {**_defaults(table), **values}, frozenset(given))
 
-def check_backend(method: str, loc: Location) -> None:
+
+def check_backend(method: str, where: Location | None = None) -> None:
     if method not in BACKENDS:
-        guess = did_you_mean(method, BACKENDS)
-        available = ", ".join(sorted(BACKENDS))
-        raise BnnError(
-            f"Unknown inference backend '{method}'.",
-            loc,
-            hint=f"{guess + ' ' if guess else ''}Available in this version: {available}.",
-        )
+        raise msg.unknown_backend(where, method, BACKENDS)
 
 
-def validate_setting(method: str, key: str, value: Any, loc: Location) -> Any:
-    table = BACKENDS[method]
+def validate_setting(method: str, key: str, value: Any, where: Location | None = None) -> Any:
+    """The setting's value in its type, or a located error (`where` None: the command line or the API)."""
+    table = BACKENDS[method].settings
     if key not in table:
-        guess = did_you_mean(key, table)
-        raise BnnError(
-            f"'{method}' has no setting '{key}'.",
-            loc,
-            hint=(guess + " " if guess else "") + f"Settings of {method}: {', '.join(table)}.",
-        )
+        raise msg.unknown_setting(where, method, key, table)
     spec = table[key]
     try:
         return spec.validate(value)
     except (TypeError, ValueError, OverflowError):
-        guess = did_you_mean(str(value), spec.choices) if spec.kind is str else None
-        shown = f"'{value}'" if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else value
-        raise BnnError(
-            f"Setting '{key}' of {method} must be {spec.describe()}; got {shown}.",
-            loc,
-            hint=(guess + " " if guess else "") + f"{key}: {spec.doc}; default {spec.default}.",
-        ) from None
+        raise msg.bad_setting_value(where, method, key, value, spec) from None
 
 
-def defaults(method: str = "nuts") -> InferSettings:
-    return InferSettings(method, {k: s.default for k, s in BACKENDS[method].items()})
+def _defaults(table: dict[str, Setting]) -> dict[str, Any]:
+    return {k: s.default for k, s in table.items()}
+
+
+def defaults(method: str = DEFAULT_BACKEND) -> InferSettings:
+    return InferSettings(method, _defaults(BACKENDS[method].settings))

@@ -14,11 +14,12 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from .. import __version__
+from ..check.backends import DEFAULT_BACKEND
 from ..check.distributions import ACTIVATIONS, DISTRIBUTIONS, FUNCTIONS
 from ..check.model import Activation, CheckedModel, CheckedNetwork, Dense, PriorUse, Residual, Shape, Size
 from ..check.settings import defaults
 from ..syntax import tree as t
+from ..version import __version__
 from .gp_code import GP_HELPERS, GPCode
 from .names import inducing_argument, python_name
 
@@ -347,8 +348,8 @@ class Emitter:
         s = m.infer.values
         names = [v.name for v in m.data.values()]
         self.emit()
-        if m.infer.method != "nuts":
-            nuts = defaults("nuts")
+        if m.infer.method != DEFAULT_BACKEND:  # the standalone program is NUTS; the model asked for another
+            nuts = defaults(DEFAULT_BACKEND)
             s = {**nuts.values, **{k: v for k, v in s.items() if k in nuts.values and k != "map_steps"}}
             self.emit(f"# The model asks for {m.infer.method}, which `bnnc run` provides; this standalone")
             self.emit("# program runs NUTS with its default settings on the same model.")

@@ -1,8 +1,8 @@
 """Rank-normalised split R-hat and bulk/tail ESS (Vehtari et al. 2021) for many quantities at once.
 
 Why not ArviZ's `rhat`/`ess` here: they loop over quantities one at a time in Python, which costs seconds
-for a network's few thousand weights or a report's hundreds of predictions (2-7 s per run measured on the
-examples and UCI models, longer than MILE's sampling). The definitions are ArviZ's: split chains, pool
+for a network's few thousand weights or a report's hundreds of predictions (benchmarks/results/design_notes.md#vectorised-convergence).
+The definitions are ArviZ's: split chains, pool
 and rank-normalise (average ranks, z = Phi^-1((r - 3/8) / (n + 1/4))), R-hat the larger of the bulk and
 the folded (|x - median|) versions, tail ESS the smaller of the ESS of the 5% and 95% quantile indicators;
 the ESS itself is NumPyro's vectorised Geyer estimator. Scalar parameters keep ArviZ's own functions in

@@ -65,21 +65,46 @@ def _figure(f: Figure) -> str:
     )
 
 
-def render(report: Report) -> str:
-    c = report.content
-    figs = {f.id: f for f in report.figures}
-    used: set[str] = set()
+class _Figures:
+    """The report's figures, each placed once: the first section to ask for a prefix takes them."""
 
-    def fig(prefix: str) -> str:
+    def __init__(self, figures: list[Figure]) -> None:
+        self.figs = {f.id: f for f in figures}
+        self.used: set[str] = set()
+
+    def __call__(self, prefix: str) -> str:
         out = []
-        for fid, f in figs.items():
-            if fid.startswith(prefix) and fid not in used:
-                used.add(fid)
+        for fid, f in self.figs.items():
+            if fid.startswith(prefix) and fid not in self.used:
+                self.used.add(fid)
                 out.append(_figure(f))
         return "".join(out)
 
+
+def render(report: Report) -> str:
+    c = report.content
+    fig = _Figures(report.figures)
     run = c["run"]
-    v = c["verdict"]
+    parts = _header(c)
+    parts += _predictions(c, fig)
+    parts += _predictive_checks(c, fig)
+    parts += _convergence(c["convergence"], fig)
+    rest = fig("")
+    if rest:
+        parts.append("<h2>Other figures</h2>" + rest)
+    parts += _run_section(run)
+    parts.append("<h2>Model</h2>")
+    parts.append(f"<pre>{_e(c['model_source'])}</pre>")
+    title = _e(f"bnnlang report: {run.get('model_path') or ''}")
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'
+        f"<body><main>{''.join(parts)}</main></body></html>\n"
+    )
+
+
+def _header(c: dict[str, Any]) -> list[str]:
+    run, v = c["run"], c["verdict"]
     parts = [f"<h1>bnnlang run report: {_e(run.get('model_path') or '')}</h1>"]
     parts.append(
         f'<p class="muted">{_e(run["backend"])}, {run["chains"]} chain(s) × {run["draws_per_chain"]} draws; '
@@ -97,9 +122,11 @@ def render(report: Report) -> str:
         classes = ["" if k["ok"] else ("fail" if k["severity"] == "fail" else "warnrow") for k in v["checks"]]
         parts.append("<details><summary>All checks</summary>")
         parts.append(_table(["check", "value", "threshold", "result"], rows, classes) + "</details>")
+    return parts
 
-    parts.append("<h2>Predictions</h2>")
-    parts.append(fig("predictive_") + fig("uncertainty_"))
+
+def _predictions(c: dict[str, Any], fig: _Figures) -> list[str]:
+    parts = ["<h2>Predictions</h2>", fig("predictive_") + fig("uncertainty_")]
     for name, u in c.get("uncertainty", {}).items():
         parts.append(f"<h3>Uncertainty split: {_e(name)}</h3>")
         rows = []
@@ -114,10 +141,7 @@ def render(report: Report) -> str:
             parts.append(f"<h3>{_e(name)} ({m['rows']} rows)</h3>")
             if m["kind"] == "classification":
                 parts.append(
-                    _table(
-                        ["accuracy", "NLL", "Brier", "ECE"],
-                        [[m["accuracy"], m["nll"], m["brier"], m["ece"]]],
-                    )
+                    _table(["accuracy", "NLL", "Brier", "ECE"], [[m["accuracy"], m["nll"], m["brier"], m["ece"]]])
                 )
             else:
                 cov = m["coverage"]
@@ -135,8 +159,11 @@ def render(report: Report) -> str:
         ]
         parts.append(_table(["output", "score", "against", "rows", "OOD rows", "AUROC"], rows))
         parts.append(fig("ood_"))
+    return parts
 
-    parts.append("<h2>Posterior predictive checks (training data)</h2>")
+
+def _predictive_checks(c: dict[str, Any], fig: _Figures) -> list[str]:
+    parts = ["<h2>Posterior predictive checks (training data)</h2>"]
     for name, ppc in c.get("predictive_checks", {}).items():
         rows = [[k, s["observed"], s["replicated_mean"], s["p_value"]] for k, s in ppc["statistics"].items()]
         parts.append(f"<h3>{_e(name)}</h3>")
@@ -145,52 +172,13 @@ def render(report: Report) -> str:
             cov = ppc["in_sample_coverage"]
             parts.append(_table([f"in-sample coverage {float(k):.0%}" for k in cov], [list(cov.values())]))
     parts.append(fig("ppc_"))
+    return parts
 
-    conv = c["convergence"]
-    parts.append("<h2>Convergence</h2>")
+
+def _convergence(conv: dict[str, Any], fig: _Figures) -> list[str]:
+    parts = ["<h2>Convergence</h2>"]
     if conv["function_space"]:
-        rows = [
-            [
-                n,
-                f["quantity"],
-                f["inputs"],
-                f["rows"],
-                f["median_r_hat"],
-                f["q95_r_hat"],
-                f["max_r_hat"],
-                f["min_ess_bulk"],
-                f["min_ess_tail"],
-            ]
-            for n, f in conv["function_space"].items()
-        ]
-        parts.append("<h3>Function space: the network's outputs</h3>")
-        if conv.get("within_members"):
-            parts.append(
-                '<p class="muted">Chains started from deep-ensemble members: R-hat is each chain\'s split R-hat '
-                "(worst chain), ESS is summed over chains. Between members: "
-                + "; ".join(
-                    f"{_e(n)}: {_fmt(f.get('between_member_share'))} of the spread lies between members "
-                    f"(pooled R-hat {_fmt(f.get('pooled_max_r_hat'))}, expected to be high)"
-                    for n, f in conv["function_space"].items()
-                )
-                + ".</p>"
-            )
-        parts.append(
-            _table(
-                [
-                    "output",
-                    "quantity",
-                    "inputs",
-                    "rows",
-                    "median R-hat",
-                    "95% R-hat",
-                    "max R-hat",
-                    "min bulk ESS",
-                    "min tail ESS",
-                ],
-                rows,
-            )
-        )
+        parts += _function_space(conv)
     if conv.get("log_likelihood"):
         ll = conv["log_likelihood"]
         parts.append(
@@ -225,11 +213,33 @@ def render(report: Report) -> str:
         ]
         parts.append("<h3>Sampler</h3>" + _table(["statistic", "value"], rows))
     parts.append(fig("log_likelihood") + fig("loss") + fig("trace_"))
-    rest = fig("")
-    if rest:
-        parts.append("<h2>Other figures</h2>" + rest)
+    return parts
 
-    parts.append("<h2>Run</h2>")
+
+def _function_space(conv: dict[str, Any]) -> list[str]:
+    keys = ("quantity", "inputs", "rows", "median_r_hat", "q95_r_hat", "max_r_hat", "min_ess_bulk", "min_ess_tail")
+    rows = [[n] + [f[k] for k in keys] for n, f in conv["function_space"].items()]
+    parts = ["<h3>Function space: the network's outputs</h3>"]
+    if conv.get("within_members"):
+        parts.append(
+            '<p class="muted">Chains started from deep-ensemble members: R-hat is each chain\'s split R-hat '
+            "(worst chain), ESS is summed over chains. Between members: "
+            + "; ".join(
+                f"{_e(n)}: {_fmt(f.get('between_member_share'))} of the spread lies between members "
+                f"(pooled R-hat {_fmt(f.get('pooled_max_r_hat'))}, expected to be high)"
+                for n, f in conv["function_space"].items()
+            )
+            + ".</p>"
+        )
+    header = ["output", "quantity", "inputs", "rows", "median R-hat", "95% R-hat", "max R-hat"]
+    parts.append(_table(header + ["min bulk ESS", "min tail ESS"], rows))
+    return parts
+
+
+def _run_section(run: dict[str, Any]) -> list[str]:
+    parts = ["<h2>Run</h2>"]
+    if run.get("backend_summary"):
+        parts.append(f"<p>{_e(run['backend'])}: {_e(run['backend_summary'])}. {_e(run.get('run_summary', ''))}</p>")
     settings = run.get("settings", {})
     parts.append(_table(["setting", "value"], [[k, val] for k, val in settings.items()]))
     timings = run.get("timings", {})
@@ -241,11 +251,4 @@ def render(report: Report) -> str:
         parts.append(
             f"<details><summary>Backend details</summary><pre>{_e(json.dumps(run['info'], indent=2))}</pre></details>"
         )
-    parts.append("<h2>Model</h2>")
-    parts.append(f"<pre>{_e(c['model_source'])}</pre>")
-    title = _e(f"bnnlang report: {run.get('model_path') or ''}")
-    return (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'
-        f"<body><main>{''.join(parts)}</main></body></html>\n"
-    )
+    return parts

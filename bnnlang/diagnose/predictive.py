@@ -18,7 +18,7 @@ import numpy as np
 
 from ..check.data import BoundData
 from ..check.model import CheckedModel
-from ..infer.predict import entropy_split, log_predictive_density, predictive_draws, variance_split
+from ..posterior.predict import entropy_split, log_predictive_density, predictive_draws, variance_split
 from . import convergence, metrics
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..check.backends import BACKENDS
 from ..check.data import BoundData
 from ..check.model import CheckedModel
 from . import metrics, plots
@@ -30,7 +31,8 @@ from .predictive import (
     uncertainty,
     within_members,
 )
-from .verdict import Thresholds, judge
+from .thresholds import Thresholds
+from .verdict import judge
 
 REPORT_FORMAT = 1
 MAX_TRACE_PLOTS = 12
@@ -50,14 +52,20 @@ class Figure:
 
 @dataclass
 class ReportInputs:
-    """What a report reads from a run: the program, the posterior, and what produced it."""
+    """What a report reads from a run: the program, the posterior, and what produced it (its settings.json)."""
 
     program: ModuleType
     checked: CheckedModel
     source: str
     idata: Any
     summary: dict[str, Any]
-    record: dict[str, Any]  # settings.json: backend, settings, dims, paths
+    backend: str
+    settings: dict[str, Any]
+    dims: dict[str, int]
+    noncentered: list[str] = field(default_factory=list)  # sites sampled as loc + scale * z
+    model_path: str | None = None
+    data_path: str | None = None
+    version: str | None = None
     traces: dict[str, np.ndarray] = field(default_factory=dict)
     path: str = ""
 
@@ -85,21 +93,21 @@ def build(
 ) -> Report:
     idata, checked = run.idata, run.checked
     limits = limits or Thresholds()
-    backend = run.record["backend"]
+    backend = BACKENDS[run.backend]
     chains = int(idata.posterior.sizes["chain"])
-    mcmc = backend != "svi"
-    figures: list[Figure] = []
-    train = training_data(idata, run.record["dims"])
+    train = training_data(idata, run.dims)
     content: dict[str, Any] = {
         "format_version": REPORT_FORMAT,
         "run": {
             "path": run.path,
-            "model_path": run.record.get("model_path"),
-            "data_path": run.record.get("data_path"),
-            "backend": backend,
-            "settings": run.record.get("settings", {}),
-            "noncentered": run.record.get("noncentered", []),  # sites sampled as loc + scale * z
-            "bnnlang_version": run.record.get("bnnlang_version"),
+            "model_path": run.model_path,
+            "data_path": run.data_path,
+            "backend": backend.name,
+            "backend_summary": backend.summary,
+            "run_summary": backend.describe(run.settings),
+            "settings": run.settings,
+            "noncentered": run.noncentered,  # sites sampled as loc + scale * z
+            "bnnlang_version": run.version,
             "timings": run.summary.get("timings", {}),
             "info": run.summary.get("run", {}),
             "chains": chains,
@@ -108,29 +116,59 @@ def build(
         "model_source": run.source,
         "thresholds": limits.__dict__,
     }
-
     train_pred = predict(run.program, checked, idata, train, seed=seed)
     test_pred = predict(run.program, checked, idata, test, seed=seed) if test is not None else None
-    judged_on = "held-out inputs" if test is not None else "training inputs"
     # chains started from ensemble members sit in different modes by design: judge each on its own
-    members = mcmc and chains > 1 and (backend == "mile" or run.record.get("settings", {}).get("init") == "ensemble")
-    summary = _within_member_scalars(idata, run.summary) if members else run.summary
+    members = backend.mcmc and chains > 1 and backend.chains_in_modes(run.settings)
+    figures: list[Figure] = []
+    content["convergence"], summary = _convergence(run, train, test, backend.mcmc, members, figures, seed)
+    conv = content["convergence"]
+    loss = run.traces.get("loss")
+    losses = list(np.asarray(loss)) if loss is not None else None
+    verdict = judge(backend.mcmc, chains, summary, conv["function_space"], conv["log_likelihood"], losses, limits)
+    content["verdict"] = verdict.as_dict()
+    if members:
+        content["verdict"]["note"] = (
+            "Each chain started from its own deep-ensemble member, so chains sit in different modes by design: "
+            "R-hat and ESS are within each chain (its first half against its second; ESS summed over chains). "
+            "How much of the predictive spread lies between members is shown under Convergence."
+        )
+    if not backend.mcmc:
+        content["verdict"]["note"] = (
+            "SVI draws are independent draws from the fitted guide: R-hat and ESS do not apply; "
+            "the check is that the loss has stopped falling. The guide's own bias is not checked."
+        )
+    figures += _trace_figures(idata)
+    _predictive_content(run, train, test, ood, train_pred, test_pred, content, figures, seed)
+    return Report(content, figures)
 
-    # convergence: scalars and weight digests (from the run's summary), outputs, log-likelihood.
-    # R-hat and ESS of outputs use every draw (thinning would hide what the chains did) at <= 200 rows.
+
+def _convergence(
+    run: ReportInputs,
+    train: BoundData,
+    test: BoundData | None,
+    mcmc: bool,
+    members: bool,
+    figures: list[Figure],
+    seed: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Scalars and weight digests (from the run's summary), the outputs and the log-likelihood; and the summary
+    the verdict judges (within each chain for ensemble-started runs). R-hat and ESS of outputs use every draw
+    (thinning would hide what the chains did) at <= FUNCTION_ROWS rows."""
+    idata, checked = run.idata, run.checked
+    summary = _within_member_scalars(idata, run.summary) if members else run.summary
     fspace = {}
     if mcmc:
         rows = take_rows(test if test is not None else train, checked, FUNCTION_ROWS)
         fs_pred = predict(run.program, checked, idata, rows, per_chain=FUNCTION_DRAWS, seed=seed)
         fspace = {name: function_space(p, members=members) for name, p in fs_pred.items()}
     for name in fspace:
-        fspace[name]["inputs"] = judged_on
+        fspace[name]["inputs"] = "held-out inputs" if test is not None else "training inputs"
     loglik_stats = None
     loglik = log_likelihood_trace(idata)
-    convergence = within_members if members else rhat_ess
     if loglik is not None:
         if mcmc:
-            s = convergence(loglik[:, :, None])
+            s = (within_members if members else rhat_ess)(loglik[:, :, None])
             loglik_stats = {k: _num(v[0]) for k, v in s.items()}
         figures.append(
             Figure(
@@ -152,7 +190,7 @@ def build(
                 {"values": np.asarray(loss)},
             )
         )
-    content["convergence"] = {
+    content = {
         "within_members": members,
         "scalars": summary.get("scalars", {}),
         "weights": run.summary.get("arrays", {}),
@@ -160,30 +198,21 @@ def build(
         "log_likelihood": loglik_stats,
         "sampler": run.summary.get("sampler", {}),
     }
-    verdict = judge(
-        backend,
-        chains,
-        summary,
-        fspace,
-        loglik_stats,
-        list(np.asarray(loss)) if loss is not None else None,
-        limits,
-    )
-    content["verdict"] = verdict.as_dict()
-    if members:
-        content["verdict"]["note"] = (
-            "Each chain started from its own deep-ensemble member, so chains sit in different modes by design: "
-            "R-hat and ESS are within each chain (its first half against its second; ESS summed over chains). "
-            "How much of the predictive spread lies between members is shown under Convergence."
-        )
-    if not mcmc:
-        content["verdict"]["note"] = (
-            "SVI draws are independent draws from the fitted guide: R-hat and ESS do not apply; "
-            "the check is that the loss has stopped falling. The guide's own bias is not checked."
-        )
-    figures += _trace_figures(idata)
+    return content, summary
 
-    # predictive checks, uncertainty, held-out calibration, OOD
+
+def _predictive_content(
+    run: ReportInputs,
+    train: BoundData,
+    test: BoundData | None,
+    ood: BoundData | None,
+    train_pred: dict[str, Predictive],
+    test_pred: dict[str, Predictive] | None,
+    content: dict[str, Any],
+    figures: list[Figure],
+    seed: int,
+) -> None:
+    """Predictive checks, the uncertainty split, held-out calibration and OOD separation."""
     content["predictive_checks"] = {}
     for name, pred in train_pred.items():
         ppc = predictive_check(pred, train.arrays[name], seed=seed)
@@ -206,7 +235,6 @@ def build(
             content["uncertainty"][name]["held_out_rows"] = uncertainty(pred)  # per input row, for machines
     if ood is not None:
         content["ood"] = _ood(run, ood, test_pred or train_pred, test is not None, figures, seed)
-    return Report(content, figures)
 
 
 def _within_member_scalars(idata, summary: dict[str, Any]) -> dict[str, Any]:

@@ -14,12 +14,11 @@ from typing import Any
 import numpy as np
 
 from .convergence import rhat_ess
+from .thresholds import DEFAULT
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)
     import arviz as az
-
-RHAT_MAX = 1.01
 
 
 def _clean(x: float) -> float | None:
@@ -103,5 +102,5 @@ def summarize(idata, info: dict[str, Any] | None = None) -> dict[str, Any]:
     if info:
         out["run"] = info
     worst = [v["r_hat"] for v in scalars.values() if v["r_hat"] is not None]
-    out["scalar_r_hat_ok"] = max(worst) <= RHAT_MAX if worst else None
+    out["scalar_r_hat_ok"] = max(worst) <= DEFAULT.rhat_max if worst else None
     return out

@@ -15,16 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-
-@dataclass(frozen=True)
-class Thresholds:
-    rhat_max: float = 1.01
-    rhat_max_any_input: float = 1.05  # predictions: every input (1.01 applies to 95% of them)
-    ess_min_per_chain: float = 100.0
-    max_divergences: int = 0
-    bfmi_min: float = 0.3
-    tree_depth_saturation_max: float = 0.05  # share of draws at max_tree_depth
-    elbo_tolerance: float = 1e-3  # relative drop of the loss over the last quarter of SVI steps
+from .thresholds import Thresholds
 
 
 @dataclass
@@ -33,7 +24,7 @@ class Check:
     ok: bool
     value: Any
     threshold: str
-    detail: str
+    detail: str  # what was found, in the words of its outcome: passed checks never carry failure wording
     severity: str = "fail"  # or "warn"
 
     def as_dict(self) -> dict[str, Any]:
@@ -78,8 +69,12 @@ class Verdict:
         }
 
 
+def _check(name: str, ok: bool, value: Any, threshold: str, passed: str, failed: str, severity: str = "fail") -> Check:
+    return Check(name, ok, value, threshold, passed if ok else failed, severity)
+
+
 def judge(
-    backend: str,
+    mcmc: bool,
     chains: int,
     summary: dict[str, Any],
     function_space: dict[str, dict[str, Any]],
@@ -87,9 +82,10 @@ def judge(
     loss: list[float] | None,
     limits: Thresholds,
 ) -> Verdict:
-    """Checks for this run: MCMC backends on R-hat/ESS/sampler health, SVI on its loss curve."""
+    """Checks for this run: Markov chains on R-hat, ESS and sampler health; a fitted approximation (SVI) on its
+    loss curve."""
     v = Verdict()
-    if backend == "svi":
+    if not mcmc:
         if loss is not None and len(loss) >= 20:
             v.checks.append(_elbo_check(loss, limits))
         return v
@@ -109,47 +105,53 @@ def judge(
         judged.append(("log-likelihood", loglik.get("r_hat"), limits.rhat_max, "R-hat", loglik))
     for label, rhat, bound, what, s in judged:
         if rhat is not None:
+            found = f"{what} of {label} is {rhat:.3f}"
             v.checks.append(
-                Check(
+                _check(
                     f"r_hat: {label}",
                     rhat <= bound,
                     rhat,
                     f"<= {bound}",
-                    f"{what} of {label} is {rhat:.3f} (> {bound}): chains disagree",
+                    f"{found} (<= {bound})",
+                    f"{found} (> {bound}): chains disagree",
                 )
             )
         for kind in ("bulk", "tail"):
             ess = s.get(f"ess_{kind}", s.get(f"min_ess_{kind}"))
             if ess is not None:
+                found = f"{kind} ESS of {label} is {ess:.0f}"
                 v.checks.append(
-                    Check(
+                    _check(
                         f"ess_{kind}: {label}",
                         ess >= ess_min,
                         ess,
                         f">= {ess_min:g}",
-                        f"{kind} ESS of {label} is {ess:.0f} (< {ess_min:g}): too few effective draws",
+                        f"{found} (>= {ess_min:g})",
+                        f"{found} (< {ess_min:g}): too few effective draws",
                     )
                 )
     sampler = summary.get("sampler", {})
     if "divergences" in sampler:
         n = sampler["divergences"]
         v.checks.append(
-            Check(
+            _check(
                 "divergences",
                 n <= limits.max_divergences,
                 n,
                 f"<= {limits.max_divergences}",
+                f"{n} divergent transitions (at most {limits.max_divergences} allowed)",
                 f"{n} divergent transitions: the sampler missed part of the posterior",
             )
         )
     if sampler.get("bfmi") is not None:
         low = min(sampler["bfmi"])
         v.checks.append(
-            Check(
+            _check(
                 "e_bfmi",
                 low >= limits.bfmi_min,
                 low,
                 f">= {limits.bfmi_min}",
+                f"E-BFMI {low:.2f} (>= {limits.bfmi_min})",
                 f"E-BFMI {low:.2f} (< {limits.bfmi_min}): momentum resampling explores the energy poorly",
                 "warn",
             )
@@ -157,11 +159,12 @@ def judge(
     if sampler.get("tree_depth_saturation") is not None:
         share = sampler["tree_depth_saturation"]
         v.checks.append(
-            Check(
+            _check(
                 "tree_depth",
                 share <= limits.tree_depth_saturation_max,
                 share,
                 f"<= {limits.tree_depth_saturation_max}",
+                f"{share:.0%} of draws hit the maximum tree depth (<= {limits.tree_depth_saturation_max:.0%})",
                 f"{share:.0%} of draws hit the maximum tree depth: raise max_tree_depth or reparameterise",
                 "warn",
             )
@@ -193,10 +196,11 @@ def loss_converged(loss: list[float], tolerance: float) -> tuple[bool, float]:
 
 def _elbo_check(loss: list[float], limits: Thresholds) -> Check:
     ok, relative = loss_converged(loss, limits.elbo_tolerance)
-    return Check(
+    return _check(
         "elbo",
         ok,
         round(relative, 6),
         f"relative drop over the last quarter <= {limits.elbo_tolerance} (or within noise)",
+        f"the loss has stopped falling: it changes by {-relative:+.2%} over the last quarter of the steps",
         f"the loss still falls by {relative:.2%} over the last quarter of the steps: run more steps",
     )

@@ -14,7 +14,7 @@ import os
 import jax
 
 from ..check.settings import InferSettings
-from ..errors import BnnError, Location
+from . import messages
 from .problem import Problem
 
 BYTES = 4  # float32 (x64 runs hold twice as much; the check stays a lower bound)
@@ -29,11 +29,7 @@ def parameter_shapes(problem: Problem) -> dict[str, tuple[int, ...]]:
 
 def stored_draws(settings: InferSettings) -> tuple[int, int]:
     """(chains, draws kept per chain) as the backend stores them."""
-    s = settings.values
-    per_chain = s["samples"]
-    if settings.method == "nuts":  # NumPyro keeps every `thinning`-th of `samples`
-        per_chain = math.ceil(per_chain / s["thinning"])
-    return s.get("chains", 1), per_chain
+    return settings.chains, settings.backend.draws_per_chain(settings.values)
 
 
 def available_bytes() -> int | None:
@@ -68,21 +64,10 @@ def check_memory(problem: Problem, settings: InferSettings, available: int | Non
     if draws + working <= available:
         return
     biggest = max(shapes, key=lambda k: math.prod(shapes[k]))
+    size = math.prod(shapes[biggest])
     if working > available:
-        hint = (
-            f"The network is too large for this machine: `{biggest}` alone has {math.prod(shapes[biggest]):,} "
-            "parameters. Check the layer widths."
-        )
+        hint = messages.network_too_large(biggest, size)
     else:
-        fit = max(1, int((available - working) // (BYTES * params * chains)))
-        hint = (
-            f"Keep fewer draws (e.g. --set samples={fit}, or a larger thinning) or fewer chains; "
-            f"`{biggest}` is the largest site ({math.prod(shapes[biggest]):,} parameters)."
-        )
-    raise BnnError(
-        f"This run needs at least {gib(draws + working)} of memory but {gib(available)} is available: "
-        f"{params:,} parameters x {chains} chain(s) x {per_chain:,} stored draws x {BYTES} bytes, plus "
-        f"{WORKING_COPIES} working copies of the parameters per chain.",
-        Location("<inference>", 0),
-        hint=hint,
-    )
+        hint = messages.fewer_draws(max(1, int((available - working) // (BYTES * params * chains))), biggest, size)
+    needed = gib(draws + working)
+    raise messages.out_of_memory(needed, gib(available), params, chains, per_chain, BYTES, WORKING_COPIES, hint)

@@ -20,7 +20,7 @@ from numpyro.infer import init_to_sample, init_to_uniform
 from numpyro.infer.util import constrain_fn, initialize_model, potential_energy
 
 from ..check.model import CheckedModel
-from ..errors import BnnError, Location
+from .rows import RowPlan, row_plan
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,10 @@ class Problem:
     # `noncentered`); each site's standard draw z is then a latent site of its own, `decentered(site)`
     reparam: Callable[[Callable], Callable] | None = None
     noncentered: tuple[str, ...] = ()
+
+    @property
+    def row_plan(self) -> RowPlan:
+        return RowPlan(self.rows, self.n_rows, self.batched)
 
     def chain_ids(self, chains: int) -> list[int]:
         """The chains this process runs; chain c always uses the key fold_in(PRNGKey(seed), c)."""
@@ -160,28 +164,6 @@ def decentered(site: str) -> str:
     return f"{site}_decentered"
 
 
-def row_plan(checked: CheckedModel, kwargs: dict[str, Any]) -> tuple[str | None, int, tuple[str, ...]]:
-    """Which dimension minibatches cut, its size, and the data keys that run over it.
-
-    Minibatching needs one observation plate shared by every observed variable,
-    and no parameter that has a row axis (a per-row latent cannot be cut).
-    """
-    rows = {v.shape[0] for v in checked.observed}
-    if any(g.mode != "sparse" for g in checked.gps.values()):
-        return None, 0, ()  # an exact GP couples every row
-    if len(rows) != 1:
-        return None, 0, ()
-    (dim,) = rows
-    if not isinstance(dim, str):
-        return None, 0, ()
-    for shape in checked.param_shapes.values():
-        if dim in [s for s in shape if isinstance(s, str)]:
-            return None, 0, ()
-    batched = tuple(v.name for v in checked.data.values() if v.shape and v.shape[0] == dim and v.name in kwargs)
-    first = kwargs[batched[0]]
-    return dim, int(first.shape[0]), batched
-
-
 def make_problem(
     model_fn: Callable,
     checked: CheckedModel,
@@ -192,48 +174,19 @@ def make_problem(
 ) -> Problem:
     """`reparam` wraps `model_fn` so the `noncentered` sites are sampled as loc + scale * z."""
     data = {k: (jnp.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in kwargs.items()}
-    rows, n_rows, batched = row_plan(checked, data)
+    rows = row_plan(checked, data)
     return Problem(
         model=reparam(model_fn) if reparam is not None else model_fn,
         data=data,
         observed=tuple(v.name for v in checked.observed),
         site_dims=site_dims,
-        rows=rows,
-        n_rows=n_rows,
-        batched=batched,
+        rows=rows.dim,
+        n_rows=rows.size,
+        batched=rows.batched,
         deterministic=tuple(checked.deterministic_sites()),
-        hidden=tuple(site for net in checked.networks.values() for site in net.hidden_sites()),
+        hidden=tuple(checked.hidden_sites()),
         base_model=model_fn,
         keyed=any(fp.spread for fp in checked.function_priors),
         reparam=reparam,
         noncentered=noncentered if reparam is not None else (),
     )
-
-
-def resolve_batch_size(problem: Problem, requested: int, method: str, auto: int | None) -> int | None:
-    """Rows per minibatch, or None for full-data steps.
-
-    `requested` is the user's setting (0 = the backend's default `auto`, where
-    None means full data); sizes the data cannot give are refused before
-    anything runs.
-    """
-    where = Location("<settings>", 0)
-    if requested == 0:
-        if auto is None or problem.rows is None or auto >= problem.n_rows:
-            return None
-        return auto
-    if problem.rows is None:
-        raise BnnError(
-            f"Setting 'batch_size' of {method}: this model cannot be cut into minibatches.",
-            where,
-            hint="Minibatches need one observation plate shared by all observed data and no per-row parameters; "
-            "set batch_size = 0 (full data).",
-        )
-    if requested > problem.n_rows:
-        raise BnnError(
-            f"Setting 'batch_size' of {method} is {requested}, larger than the {problem.n_rows} rows of data "
-            f"({problem.rows} = {problem.n_rows}).",
-            where,
-            hint=f"Use batch_size between 1 and {problem.n_rows}, or 0 for the backend's default.",
-        )
-    return None if requested == problem.n_rows else requested

@@ -1,4 +1,8 @@
-"""What every backend returns: the posterior as ArviZ data, timings and run facts."""
+"""What every backend returns: the draws, the sampler's statistics, timings and run facts.
+
+Draws stay plain arrays here; `bnnlang.posterior.arviz` turns them into ArviZ's data model after inference
+(and after a multi-host run has gathered every process's chains).
+"""
 
 from __future__ import annotations
 
@@ -7,23 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from .arviz_data import to_inference_data
-from .problem import Problem
-
 
 @dataclass
 class RunResult:
-    idata: Any  # arviz.InferenceData
+    posterior: dict[str, np.ndarray]  # every latent site's constrained draws [chain, draw, ...]
+    sample_stats: dict[str, np.ndarray] = field(default_factory=dict)  # per draw [chain, draw]
     timings: dict[str, float] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     traces: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. the SVI loss per step, saved as CSV
-
-
-def draws_to_idata(
-    problem: Problem, posterior: dict[str, np.ndarray], sample_stats: dict[str, np.ndarray] | None = None
-):
-    """{site: [chain, draw, ...]} -> InferenceData with log_likelihood, observed and constant data."""
-    posterior = {k: np.asarray(v) for k, v in problem.public(posterior).items()}
-    return to_inference_data(
-        problem.plain_model, posterior, sample_stats or {}, problem.data, problem.site_dims, problem.observed
-    )
+    fixed: dict[str, np.ndarray] = field(default_factory=dict)  # deterministic layers held at their MAP

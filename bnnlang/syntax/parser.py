@@ -3,6 +3,7 @@
 Lark does the parsing from `grammar/bnn.lark`; a Transformer builds the
 dataclasses, and parse errors are rewritten into located messages with a hint
 (the stanc3 habit of saying what was expected in words, not terminal names).
+This module finds the situation; `messages.py` words it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
-from ..errors import BnnError, Location, did_you_mean, source_line
+from ..errors import BnnError, Location, source_line
+from . import messages as msg
 from . import tree as t
 
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -271,11 +273,7 @@ def _split_args(args) -> tuple[tuple, tuple]:
 def parse(source: str, path: str = "<string>") -> t.Program:
     """Parse source text; raise BnnError (located, with a hint) on any syntax error."""
     if len(source) > MAX_SOURCE_BYTES:
-        raise BnnError(
-            f"The file is {len(source) // (1024 * 1024)} MiB; bnnlang reads models of at most 8 MiB.",
-            Location(path, 0),
-            hint="A model file holds the model; put data in a CSV, NPZ or Parquet file.",
-        )
+        raise msg.file_too_large(Location(path, 0), len(source), MAX_SOURCE_BYTES)
     if "\r" in source:  # old Mac line ends: a comment (`#` to "\n") would swallow the rest of the file
         source = source.replace("\r\n", "\n").replace("\r", "\n")
     _check_nesting(source, path)
@@ -288,34 +286,17 @@ def parse(source: str, path: str = "<string>") -> t.Program:
     except (RecursionError, VisitError) as err:  # Lark wraps errors raised in a transformer method in VisitError
         inner = err.orig_exc if isinstance(err, VisitError) else err
         if isinstance(inner, RecursionError):
-            raise BnnError(
-                "The model nests expressions too deeply to read.",
-                Location(path, 1, 1, None, source_line(source, 1)),
-                hint="Split very long expressions into params or simpler terms.",
-            ) from None
+            raise msg.nested_too_deeply(Location(path, 1, 1, None, source_line(source, 1))) from None
         if isinstance(inner, _DimError):
             tok = inner.tok
-            raise BnnError(
-                f"Expected a whole number for a dimension, found '{tok}'.",
-                _loc(path, source, tok.line, tok.column, tok.end_column),
-                hint="Dimensions are whole numbers (like 3) or names bound by the data (like N).",
-            ) from None
+            raise msg.dimension_not_whole(_loc(path, source, tok.line, tok.column, tok.end_column), str(tok)) from None
         if isinstance(inner, _NumberError):
             tok = inner.tok
-            raise BnnError(
-                f"The number {_short(str(tok))} is too large: it is beyond the range of a float (about 1.8e308).",
-                _loc(path, source, tok.line, tok.column, tok.end_column),
-                hint="Write a smaller number; rescale the quantity if it really is this large.",
-            ) from None
+            raise msg.number_too_large(_loc(path, source, tok.line, tok.column, tok.end_column), str(tok)) from None
         raise
     comments = tuple(_comment_sink.items)
     _comment_sink.items = []
     return t.Program(items, comments, path, source)
-
-
-def _short(text: str, limit: int = 40) -> str:
-    """A token's text for a message, cut to `limit` characters (a number can be thousands of digits long)."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _loc(path: str, source: str, line: int, column: int, end_column: int | None = None) -> Location:
@@ -333,57 +314,25 @@ def _check_nesting(source: str, path: str) -> None:
         elif ch in "([{":
             depth += 1
             if depth > MAX_NESTING:
-                raise BnnError(
-                    f"Brackets are nested more than {MAX_NESTING} deep.",
-                    _loc(path, source, line, col),
-                    hint="Split the expression into parameters or simplify it.",
-                )
+                raise msg.brackets_too_deep(_loc(path, source, line, col), MAX_NESTING)
         elif ch in ")]}":
             depth = max(depth - 1, 0)
 
 
 # ---------------------------------------------------------------- parse errors
 
-_PUNCT_NAMES = {"$END": "the end of the file", "NAME": "a name", "NUMBER": "a number", "BASE_TYPE": "a type"}
 
-
-def _describe_terminal(name: str) -> str:
-    if name in _PUNCT_NAMES:
-        return _PUNCT_NAMES[name]
+def _literal(name: str) -> str | None:
+    """The fixed string a terminal matches ('~' for TILDE), or None for a pattern or an unknown name."""
     try:
         term = _parser().get_terminal(name)
     except KeyError:
-        return name.lower()
-    pattern = term.pattern
-    if pattern.type == "str":
-        return f"'{pattern.value}'"
-    return name.lower()
+        return None
+    return term.pattern.value if term.pattern.type == "str" else None
 
 
-def _describe_token(tok: Token) -> str:
-    if tok.type == "$END":
-        return "the end of the file"
-    text = str(tok)
-    if tok.type == "NAME":
-        return f"the name '{text}'"
-    if tok.type == "NUMBER":
-        return f"the number {text}"
-    return f"'{text}'"
-
-
-_OPERATORS = {"'+'", "'-'", "'*'", "'/'", "'^'", "'['"}
-
-
-def _expected_list(expected: set[str]) -> str:
-    described = {_describe_terminal(e) for e in expected}
-    names = sorted(described - _OPERATORS)
-    if described & _OPERATORS and names:
-        names.append("an operator")
-    if len(names) > 8:
-        names = names[:8] + ["..."]
-    if len(names) == 1:
-        return names[0]
-    return ", ".join(names[:-1]) + " or " + names[-1]
+def _terminals(expected: set[str]) -> list[msg.Terminal]:
+    return [(name, _literal(name)) for name in expected]
 
 
 def _unclosed(source: str) -> tuple[int, int, str] | None:
@@ -415,19 +364,7 @@ def _unmatched_closer(source: str) -> bool:
 def _parse_error(err: UnexpectedInput, source: str, path: str) -> BnnError:
     if isinstance(err, UnexpectedCharacters):
         ch = source[err.pos_in_stream] if err.pos_in_stream < len(source) else ""
-        loc = _loc(path, source, err.line, err.column)
-        if ch in "\"'":
-            hint = "bnnlang has no strings: a model is names, numbers and operators only."
-        elif ch == ".":
-            hint = "Write decimals with a leading digit (0.5), and ranges as 0..K-1."
-        elif ch in "<>=!&|":
-            hint = "Comparisons and logic are not part of the language; use '~' to give a distribution."
-        elif ch == "\t" or not ch.isprintable():
-            hint = "Remove the stray control or non-printing character."
-        else:
-            hint = "Names are letters, digits and '_'; comments start with '#'."
-        shown = ch if ch.isprintable() else repr(ch)[1:-1]  # '\x0b', not ''\x0b''
-        return BnnError(f"Unexpected character '{shown}'.", loc, hint=hint)
+        return msg.unexpected_character(_loc(path, source, err.line, err.column), ch)
 
     if isinstance(err, (UnexpectedToken, UnexpectedEOF)):
         tok = getattr(err, "token", None)
@@ -437,38 +374,18 @@ def _parse_error(err: UnexpectedInput, source: str, path: str) -> BnnError:
             opened = _unclosed(source)
             if opened:
                 line, col, ch = opened
-                closer = {"(": ")", "[": "]", "{": "}"}[ch]
-                return BnnError(
-                    f"Expected '{closer}' to close the '{ch}' opened here, but the file ended.",
-                    _loc(path, source, line, col),
-                    hint=f"Add the missing '{closer}'.",
-                )
+                return msg.unclosed_at_end(_loc(path, source, line, col), ch)
             lines = source.rstrip().splitlines() or [""]
             line = len(lines)
-            return BnnError(
-                f"The file ended in the middle of a statement; expected {_expected_list(expected)}.",
-                _loc(path, source, line, len(lines[-1]) + 1),
-                hint="Finish the last statement.",
-            )
+            return msg.unfinished_statement(_loc(path, source, line, len(lines[-1]) + 1), _terminals(expected))
         opened = _unclosed(source[: tok.start_pos])
         if opened and opened[0] < tok.line and str(tok) not in (")", "]", "}"):
             line, col, ch = opened
-            closer = {"(": ")", "[": "]", "{": "}"}[ch]
             if ch != "{" or str(tok) in KEYWORDS:
-                return BnnError(
-                    f"Expected '{closer}' to close the '{ch}' opened here, found {_describe_token(tok)} "
-                    f"at line {tok.line}.",
-                    _loc(path, source, line, col),
-                    hint=f"Add the missing '{closer}'.",
-                )
+                return msg.unclosed_before(_loc(path, source, line, col), ch, tok.type, str(tok), tok.line)
         if str(tok) in (")", "]", "}") and _unmatched_closer(source[: tok.end_pos]):
-            return BnnError(
-                f"'{tok}' has no matching opening bracket.",
-                _loc(path, source, tok.line, tok.column, tok.end_column),
-                hint=f"Remove the extra '{tok}'.",
-            )
+            return msg.unmatched_closer(_loc(path, source, tok.line, tok.column, tok.end_column), str(tok))
         loc = _loc(path, source, tok.line, tok.column, tok.end_column)
-        found = _describe_token(tok)
         inner = _unclosed(source[: tok.start_pos])
         if inner is not None and inner[2] in "([":
             # LALR merges the states after an expression, so a call's argument list "expects" statement
@@ -476,40 +393,40 @@ def _parse_error(err: UnexpectedInput, source: str, path: str) -> BnnError:
             closer = {"(": "RPAR", "[": "RSQB"}[inner[2]]
             drop = {"RPAR", "RSQB", "SEMICOLON", "RBRACE", "LBRACE", "$END"} - {closer}
             expected = {e for e in expected if e not in drop and e.lower().strip('"') not in RESERVED}
-        message = f"Expected {_expected_list(expected)}, found {found}."
         in_parens = inner is not None and inner[2] in "(["
-        return BnnError(message, loc, hint=_token_hint(tok, expected, in_parens))
+        situation = _token_situation(tok, expected, in_parens)
+        return msg.unexpected_token(loc, _terminals(expected), tok.type, str(tok), situation, KEYWORDS)
 
-    return BnnError(str(err), Location(path, 0), hint="Check the syntax near this point.")
+    return msg.other_syntax_error(Location(path, 0), str(err))
 
 
-def _token_hint(tok: Token, expected: set[str], in_parens: bool = False) -> str:
+def _token_situation(tok: Token, expected: set[str], in_parens: bool = False) -> msg.TokenHint:
+    """Which hint an unexpected token gets, from the token and the terminals the grammar expected."""
     text = str(tok)
-    expected_text = {_describe_terminal(e) for e in expected}
+    literals = {_literal(e) for e in expected if e not in ("$END", "NAME", "NUMBER", "BASE_TYPE")}
+    name_expected = "NAME" in expected
     # LALR merges the states after an expression, so statement keywords can be "expected" inside a call too
-    top_level = {f"'{k}'" for k in KEYWORDS} <= expected_text and not in_parens
+    top_level = set(KEYWORDS) <= literals and not in_parens
     if tok.type == "NAME" and top_level:
-        guess = did_you_mean(text, KEYWORDS)
-        base = "A statement starts with import, data, param, network, gp, prior, observe or infer."
-        return f"{guess} {base}" if guess else base
-    if text in RESERVED and "a name" in expected_text:
-        return f"'{text}' is a reserved word; choose another name."
-    if text == "=" and "'~'" in expected_text:
-        return "Give a distribution with '~', as in `param sigma ~ HalfNormal(1)`."
-    if text == "~" and "'='" in expected_text:
-        return "Set values with '=' here; '~' gives a distribution."
-    if "','" in expected_text and tok.type in ("NAME", "NUMBER"):
-        return "Separate arguments and dimensions with ','."
-    if text == ")" and "a name" in expected_text:
-        return "Remove the trailing ',' or add the missing argument."
-    if "'->'" in expected_text:
-        return "Declare the network's output, as in `network mlp(x) -> real[N] { ... }`."
-    if text == "}" and "'value'" in expected_text:
-        return "A prior definition ends with `value ~ Distribution(...)`."
-    if "'('" in expected_text and tok.type != "NAME":
-        return "A call needs its arguments in parentheses, as in `Normal(0, 1)`."
-    if "'}'" in expected_text and tok.type == "NAME":
-        return "Is a '}' missing before this, or a ';' between two statements?"
-    if text in ("[", "]") or "']'" in expected_text:
-        return "Shapes and indices look like x[N, D] and out[:, 0]."
-    return "Check the statement around this point against the syntax in README.md."
+        return msg.TokenHint.STATEMENT_START
+    if text in RESERVED and name_expected:
+        return msg.TokenHint.RESERVED_WORD
+    if text == "=" and "~" in literals:
+        return msg.TokenHint.USE_TILDE
+    if text == "~" and "=" in literals:
+        return msg.TokenHint.USE_EQUALS
+    if "," in literals and tok.type in ("NAME", "NUMBER"):
+        return msg.TokenHint.MISSING_COMMA
+    if text == ")" and name_expected:
+        return msg.TokenHint.TRAILING_COMMA
+    if "->" in literals:
+        return msg.TokenHint.NETWORK_OUTPUT
+    if text == "}" and "value" in literals:
+        return msg.TokenHint.PRIOR_VALUE
+    if "(" in literals and tok.type != "NAME":
+        return msg.TokenHint.CALL_PARENTHESES
+    if "}" in literals and tok.type == "NAME":
+        return msg.TokenHint.MISSING_BRACE
+    if text in ("[", "]") or "]" in literals:
+        return msg.TokenHint.SHAPE
+    return msg.TokenHint.OTHER

@@ -3,7 +3,7 @@
 Chain placement: with at least as many devices as chains, all chains run in
 parallel (`pmap`); with fewer devices, chains run in parallel groups of the
 device count; with one device, sequentially. Never `vectorized` on CPU: it is
-slower than a single chain there (shared/notes/baselines.md). Each chain gets
+slower than a single chain there (benchmarks/results/design_notes.md#nuts-chain-method). Each chain gets
 its own key, `fold_in(PRNGKey(seed), chain)`: the same seed on the same device
 count gives identical draws, and a chain's draws do not depend on which other
 chains run. Across device counts a chain compiled under `pmap` and under `jit`
@@ -21,10 +21,11 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.infer import MCMC, NUTS, init_to_uniform
 
-from ..check.settings import InferSettings
-from .checkpoint import NO_CHECKPOINT, Checkpoint
-from .problem import Problem
-from .result import RunResult, draws_to_idata
+from ...check.settings import InferSettings
+from ..checkpoint import NO_CHECKPOINT, Checkpoint
+from ..problem import Problem
+from ..result import RunResult
+from ..starts import ensemble_from_settings
 
 KEY_ENSEMBLE = 2**21  # fold_in(seed) for the ensemble fit; chains use fold_in(seed, chain)
 EXTRA_FIELDS = ("diverging", "num_steps", "accept_prob", "energy", "adapt_state.step_size", "potential_energy")
@@ -36,7 +37,7 @@ def chain_groups(chains: int, devices: int) -> list[list[int]]:
     return [list(range(i, min(i + size, chains))) for i in range(0, chains, size)]
 
 
-def run_nuts(
+def run(
     problem: Problem, settings: InferSettings, progress: bool = True, checkpoint: Checkpoint = NO_CHECKPOINT
 ) -> RunResult:
     """NUTS has no checkpoints: its adaptation is not resumable mid-way; a killed run starts again."""
@@ -56,11 +57,9 @@ def run_nuts(
     )
     starts, ensemble_info, ensemble_s = None, None, 0.0
     if s["init"] == "ensemble":  # one deep-ensemble member starts each chain (Sommer et al. 2024)
-        from .ensemble import fit_ensemble_from_settings
-
         t_ens = time.perf_counter()
         key = jax.random.fold_in(base, KEY_ENSEMBLE)
-        ens = fit_ensemble_from_settings(problem, ids, key, s, "nuts: ensemble starts", progress)
+        ens = ensemble_from_settings(problem, ids, key, s, "nuts: ensemble starts", progress)
         starts = dict(zip(ids, (ens.unravel(jnp.asarray(z)) for z in ens.positions)))
         ensemble_info, ensemble_s = ens.info, time.perf_counter() - t_ens
     samples: list[dict[str, np.ndarray]] = []
@@ -103,8 +102,6 @@ def run_nuts(
         "step_size": extra["adapt_state.step_size"],
         "lp": -extra["potential_energy"],
     }
-    t1 = time.perf_counter()
-    idata = draws_to_idata(problem, posterior, sample_stats)
     info = {
         "backend": "nuts",
         "devices": devices,
@@ -120,6 +117,5 @@ def run_nuts(
         "ensemble_s": ensemble_s,
         "sampling_s": sampling,
         "first_group_s": first_call or 0.0,
-        "to_arviz_s": time.perf_counter() - t1,
     }
-    return RunResult(idata, timings, info)
+    return RunResult(posterior, sample_stats, timings, info)

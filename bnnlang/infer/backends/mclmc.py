@@ -1,8 +1,8 @@
 """MCLMC tuning and sampling through one compiled loop (MILE's sampler).
 
 Why not BlackJAX's `mclmc_find_L_and_step_size`: it compiles each tuning phase as its own scan, so the
-model's gradient is compiled three or four times over (measured on the 1-D example: 6.4 s of tracing and
-compiling, against 2 s for sampling, in a run whose sampling itself takes 2 s). Here every phase, tuning and
+model's gradient is compiled three or four times over, which cost more than the sampling itself on the 1-D
+example (benchmarks/results/design_notes.md#mclmc-one-loop). Here every phase, tuning and
 sampling alike, is a call to one jitted `segment`: a fixed number of outer steps, each of `thin` kernel
 steps (a traced count, so tuning's thin = 1 and sampling's thin = thinning share the compilation), with
 the adaptation switched on and off by traced flags. The kernel is BlackJAX's `mclmc.build_kernel`
@@ -22,7 +22,6 @@ The tuning follows Robnik et al. (2023) as BlackJAX and MILE's authors implement
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -31,6 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from numpyro.diagnostics import effective_sample_size
+
+from ..driver import masked_scan
 
 DECAY = (150 - 1.0) / (150 + 1.0)  # the step-size average forgets over ~150 steps (BlackJAX's default)
 TRUST = 1.5  # width, in log space / 6, of the weight given to one step's step-size estimate
@@ -135,10 +136,9 @@ def build_segment(logdensity, dim: int, desired_energy_var: float, outer: int):
 
             zero = jnp.zeros((), c.step_size.dtype)
             moved, e_sum, bad = jax.lax.fori_loop(0, thin, inner, (c, zero, jnp.int32(0)))
-            c = jax.tree_util.tree_map(lambda a, b: jnp.where(t < n_active, a, b), moved, c)
-            return c, (c.state.position, c.state.logdensity, e_sum / thin, bad)
+            return moved, (moved.state.position, moved.state.logdensity, e_sum / thin, bad)
 
-        return jax.lax.scan(outer_step, c, jnp.arange(outer))
+        return masked_scan(outer_step, c, jnp.int32(0), n_active, outer)
 
     return segment
 
@@ -171,9 +171,3 @@ def autocorrelation_L(positions: np.ndarray, step_size: np.ndarray, L: np.ndarra
         if tau.size:
             out[m] = L_FACTOR * float(step_size[m]) * float(np.mean(tau))
     return out
-
-
-def calls(steps: int, outer: int, thin: int = 1) -> list[int]:
-    """Outer steps active in each call of `steps` kernel steps taken `thin` at a time."""
-    n = math.ceil(steps / thin)
-    return [min(outer, n - i) for i in range(0, n, outer)]

@@ -20,7 +20,7 @@ from numpyro import distributions as dist
 from numpyro import handlers
 
 from ..check.model import CheckedModel
-from .problem import base_distribution
+from ..infer.problem import base_distribution
 
 GP_LPD_BATCH = 16  # posterior draws evaluated at once by a GP model's held-out log density
 

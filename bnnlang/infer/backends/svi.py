@@ -3,21 +3,22 @@
 Guides live on the raveled unconstrained parameter vector (one flat array, as
 AutoDiagonalNormal does) rather than one variational site per model site: the
 step is then a few fused array operations plus one gradient of the potential,
-which keeps it level with a hand-written mean-field step (AutoNormal costs
-1.3-1.6x that; shared/notes/baselines.md). The ELBO's entropy term is exact
+which keeps it level with a hand-written mean-field step (AutoNormal is slower:
+benchmarks/results/design_notes.md#svi-flat-guide). The ELBO's entropy term is exact
 (closed form), so only the expected potential is estimated by Monte Carlo.
 
+guide = lastlayer  hidden layers at the MAP (the run holds them fixed), laplace on the rest (Daxberger et al. 2021)
 guide = normal   mean-field Gaussian (loc, softplus scale)
 guide = lowrank  Gaussian with covariance F F' + diag(s)^2, F of `rank` columns
 guide = map      a point (delta guide): the loop is a MAP fit
 guide = laplace  the MAP, then a Gaussian with the inverse Hessian of the potential there
 
-The loop runs as a jitted `lax.scan` over fixed-length chunks; step t takes
+The loop runs through the chunked driver (`bnnlang.infer.driver`); step t takes
 its minibatch and noise from `fold_in(key, t)`, so how the loop is cut into
 chunks (progress updates, checkpoints, a resume) never changes the result.
 Defaults that keep a BNN from collapsing to its prior: a MAP warm start for
 the mean of the normal and low-rank guides, a small initial scale, and a
-cosine-decayed learning rate (see `BACKENDS["svi"]`).
+cosine-decayed learning rate (see the svi entry of `bnnlang.check.backends`).
 """
 
 from __future__ import annotations
@@ -36,18 +37,20 @@ import optax
 from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from ..check.settings import InferSettings
-from ..errors import BnnError, Location
-from .checkpoint import NO_CHECKPOINT, Checkpoint
-from .problem import Problem, resolve_batch_size
-from .progress import Progress
-from .result import RunResult, draws_to_idata
+from ...check.settings import InferSettings
+from .. import messages
+from ..checkpoint import NO_CHECKPOINT, Checkpoint
+from ..driver import Clock, masked_scan, run_chunks
+from ..problem import Problem
+from ..progress import Progress
+from ..result import RunResult
+from ..rows import resolve_batch_size
+from ..starts import optimizer
 
-GUIDES = ("normal", "lowrank", "map", "laplace")
+GUIDES = ("lastlayer", "normal", "lowrank", "map", "laplace")
 AUTO_FULL_ROWS = 4096  # up to this many rows a step uses all the data; above, minibatches of AUTO_BATCH rows
 AUTO_BATCH = 1024
 LAPLACE_MAX_PARAMS = 20_000  # a dense Hessian of 20k parameters is 1.6 GB in float32
-WHERE = Location("<inference>", 0)
 
 # Offsets for fold_in so the warm start, the loop and the draws never share a key.
 KEY_LOOP, KEY_INIT, KEY_DRAWS = 0, 1, 2
@@ -99,40 +102,14 @@ class FlatGuide:
         return out
 
 
-def _schedule(name: str, lr: float, steps: int) -> optax.Schedule:
-    if name == "constant":
-        return optax.constant_schedule(lr)
-    if name == "cosine":
-        return optax.cosine_decay_schedule(lr, max(steps, 1), alpha=0.01)
-    return optax.exponential_decay(lr, transition_steps=max(steps, 1), decay_rate=0.01)  # exponential
-
-
-def make_optimizer(name: str, lr: float, schedule: str, steps: int) -> optax.GradientTransformation:
-    sched = _schedule(schedule, lr, steps)
-    return {
-        "adam": lambda: optax.adam(sched),
-        "adamw": lambda: optax.adamw(sched, weight_decay=1e-4),
-        "sgd": lambda: optax.sgd(sched),
-        "rmsprop": lambda: optax.rmsprop(sched),
-    }[name]()
-
-
 def check_settings(problem: Problem, s: dict[str, Any]) -> int | None:
     """Refuse settings the settings table cannot (guide names are checked there); returns the batch size."""
     if s["guide"] not in GUIDES:  # the table refuses these already; this guards direct callers
-        raise BnnError(
-            f"Setting 'guide' of svi must be one of {', '.join(GUIDES)}; got '{s['guide']}'.",
-            Location("<settings>", 0),
-            hint="normal (mean-field), lowrank, map (point estimate) or laplace.",
-        )
+        raise messages.svi_bad_guide(s["guide"], GUIDES)
     if not s["lr"] > 0:
-        raise BnnError(
-            f"Setting 'lr' of svi must be a number > 0; got {s['lr']}.",
-            Location("<settings>", 0),
-            hint="Try lr = 0.01.",
-        )
+        raise messages.svi_bad_lr(s["lr"])
     auto = AUTO_BATCH if problem.n_rows > AUTO_FULL_ROWS else None
-    return resolve_batch_size(problem, s["batch_size"], "svi", auto=auto)
+    return resolve_batch_size(problem.row_plan, s["batch_size"], "svi", auto=auto)
 
 
 @dataclass
@@ -145,7 +122,7 @@ class Fitted:
     losses: np.ndarray
     batch_size: int | None
     devices: int
-    clock: dict[str, float]  # first chunk (with compilation) and the later chunks' time and steps
+    clock: Clock  # the first chunk (with compilation) apart from the later ones
     laplace: dict[str, jnp.ndarray] | None = None  # mean, eigvecs, eigvals of the Hessian (laplace guide)
 
     def mean(self) -> jnp.ndarray:
@@ -205,7 +182,7 @@ class Loop:
         checkpoint: Checkpoint = NO_CHECKPOINT,
         done: int = 0,
         losses: np.ndarray | None = None,
-    ) -> tuple[dict[str, Any], np.ndarray, dict[str, float], int]:
+    ) -> tuple[dict[str, Any], np.ndarray, Clock, int]:
         """Steps `done`..`steps`: (state, loss per step, clock, devices used)."""
         problem, steps = self.problem, self.steps
         losses = np.full((steps,), np.nan, np.float32) if losses is None else losses
@@ -222,43 +199,28 @@ class Loop:
 
         @partial(jax.jit, donate_argnums=(0,))
         def run_chunk(state, data, start, stop):
-            """`chunk` steps from `start`; those at or past `stop` are computed and discarded (one compiled length).
+            return masked_scan(lambda st, t: step(st, t, data), state, start, stop, chunk)
 
-            A per-leaf select, not `lax.cond`: a cond around the whole state copies it every step (~24 MB at
-            width 1000, 3x the step's cost), a select fuses into the update.
-            """
+        def after(state, chunk_losses, begin, stop):
+            got = np.asarray(chunk_losses)[: stop - begin]
+            losses[begin:stop] = got
+            bad = np.flatnonzero(~np.isfinite(got))
+            if bad.size:
+                raise messages.svi_diverged(self.label, got[bad[0]], begin + int(bad[0]) + 1, self.steps)
+            return {"loss": float(np.mean(got[-100:]))}
 
-            def body(state, i):
-                t = start + i
-                new, loss = step(state, t, data)
-                live = t < stop
-                state = jax.tree_util.tree_map(lambda a, b: jnp.where(live, a, b), new, state)
-                return state, jnp.where(live, loss, jnp.float32(jnp.nan))
-
-            return jax.lax.scan(body, state, jnp.arange(chunk, dtype=jnp.int32))
-
-        every = checkpoint.every if checkpoint.enabled else 0
-        clock = {"first_chunk_s": 0.0, "later_chunks_s": 0.0, "later_steps": 0, "steps": 0}
         with Progress(steps, self.label, enabled=progress, initial=done) as bar:
-            while done < steps:
-                tick = time.perf_counter()
-                stop = min(steps, (done // chunk + 1) * chunk)
-                if every:
-                    stop = min(stop, (done // every + 1) * every)
-                state, chunk_losses = run_chunk(state, data, jnp.int32(done), jnp.int32(stop))
-                got = np.asarray(chunk_losses)[: stop - done]
-                if clock["first_chunk_s"] == 0.0:  # the first chunk includes compiling the loop
-                    clock["first_chunk_s"] = time.perf_counter() - tick
-                else:
-                    clock["later_chunks_s"] += time.perf_counter() - tick
-                    clock["later_steps"] += len(got)
-                clock["steps"] += len(got)
-                losses[done:stop] = got
-                self._check(got, done)
-                done = stop
-                if every and (done % every == 0 or done == steps):
-                    checkpoint.save(done, {**state, "loss": losses})
-                bar.update(len(got), loss=float(np.mean(got[-100:])))
+            state, clock, _ = run_chunks(
+                lambda st, a, b: run_chunk(st, data, jnp.int32(a), jnp.int32(b)),
+                state,
+                steps,
+                chunk,
+                bar,
+                start=done,
+                after=after,
+                checkpoint=checkpoint,
+                save=lambda st: {**st, "loss": losses},
+            )
         return state, losses, clock, mesh.size if mesh is not None else 1
 
     def _step_fn(self, mesh: Mesh | None) -> Callable:
@@ -297,17 +259,6 @@ class Loop:
 
         return step
 
-    def _check(self, got: np.ndarray, done: int) -> None:
-        bad = np.flatnonzero(~np.isfinite(got))
-        if bad.size:
-            raise BnnError(
-                f"SVI diverged ({self.label}): the loss became {got[bad[0]]} at step {done + int(bad[0]) + 1} "
-                f"of {self.steps}.",
-                WHERE,
-                hint="Lower the learning rate (setting lr), or check the priors' scales and the data's units "
-                "(standardise).",
-            )
-
 
 def fit(
     problem: Problem,
@@ -320,11 +271,12 @@ def fit(
     batch_size = check_settings(problem, s)
     steps = int(s["steps"])
     base = jax.random.PRNGKey(s["seed"])
-    kind = s["guide"]
+    # lastlayer: the run holds the hidden layers at their MAP (`Backend.fixes_hidden_layers`); Laplace on the rest
+    kind = "laplace" if s["guide"] == "lastlayer" else s["guide"]
     start_params = problem.init(jax.random.fold_in(base, KEY_INIT), s["init_radius"])
     flat0, unravel = ravel_pytree(start_params)
     guide = FlatGuide("map" if kind == "laplace" else kind, flat0.size, min(int(s["rank"]), flat0.size))
-    opt = make_optimizer(s["optimizer"], float(s["lr"]), s["schedule"], steps)
+    opt = optimizer(s["optimizer"], float(s["lr"]), s["schedule"], steps)
     main = Loop(
         problem, guide, unravel, opt, jax.random.fold_in(base, KEY_LOOP), steps, batch_size, int(s["particles"])
     )
@@ -362,15 +314,11 @@ def warm_start(
     key: jax.Array,
     progress: bool,
 ) -> jnp.ndarray:
-    """A MAP fit with the data counted `map_data_weight` times: where the guide's mean starts.
-
-    The plain MAP of a BNN is often the network switched off (all weights at
-    zero is a local minimum of the potential: the likelihood moves only at
-    higher order there while the prior pulls back at first order), and a
-    guide started there stays collapsed. Up-weighting the data escapes it.
-    """
+    """Where the guide's mean starts: the MAP with the data counted `map_data_weight` times, fitted by this
+    module's own loop with a point guide (why tempered: `bnnlang.infer.starts`); a guide started at the plain
+    MAP, often the network switched off, stays collapsed."""
     steps = int(s["map_steps"])
-    opt = make_optimizer("adam", float(s["lr"]), "cosine", steps)
+    opt = optimizer("adam", float(s["lr"]), "cosine", steps)
     guide = FlatGuide("map", flat0.size)
     loop = Loop(
         problem,
@@ -402,11 +350,7 @@ def laplace_at(problem: Problem, mode: jnp.ndarray, unravel: Callable) -> dict[s
     """
     size = mode.size
     if size > LAPLACE_MAX_PARAMS:
-        raise BnnError(
-            f"The laplace guide needs the dense Hessian of all {size} parameters; the limit is {LAPLACE_MAX_PARAMS}.",
-            WHERE,
-            hint="Use guide = lowrank (or normal) for a model this size.",
-        )
+        raise messages.laplace_too_large(size, LAPLACE_MAX_PARAMS)
 
     def hessian(weight: float) -> np.ndarray:
         def grad_at(z):
@@ -449,7 +393,7 @@ def draws_per_pass(draws: int, rows: int, parameters: int) -> int:
     return max(1, min(draws, 100, 2**26 // per_draw))
 
 
-def run_svi(
+def run(
     problem: Problem, settings: InferSettings, progress: bool = True, checkpoint: Checkpoint = NO_CHECKPOINT
 ) -> RunResult:
     s = settings.values
@@ -463,7 +407,6 @@ def run_svi(
     sites = jax.lax.map(lambda z: problem.constrain(fitted.unravel(z)), flat, batch_size=batch)
     posterior = {k: np.asarray(v)[None] for k, v in sites.items()}
     lp = -jax.lax.map(lambda z: problem.potential(fitted.unravel(z)), flat, batch_size=batch)
-    idata = draws_to_idata(problem, posterior, {"lp": np.asarray(lp)[None]})
     info = {
         "backend": "svi",
         "guide": s["guide"],
@@ -479,9 +422,9 @@ def run_svi(
     timings = {
         "sampling_s": sampling,
         "draws_s": time.perf_counter() - t1,
-        "first_chunk_s": fitted.clock["first_chunk_s"],
-        "steps_run": fitted.clock["steps"],  # fewer than `steps` after a resume
+        "first_chunk_s": fitted.clock.first_s,
+        "steps_run": fitted.clock.steps,  # fewer than `steps` after a resume
     }
-    if fitted.clock["later_steps"]:
-        timings["step_us"] = 1e6 * fitted.clock["later_chunks_s"] / fitted.clock["later_steps"]
-    return RunResult(idata, timings, info, {"loss": np.asarray(fitted.losses)})
+    if fitted.clock.per_step() is not None:
+        timings["step_us"] = 1e6 * fitted.clock.per_step()
+    return RunResult(posterior, {"lp": np.asarray(lp)[None]}, timings, info, {"loss": np.asarray(fitted.losses)})

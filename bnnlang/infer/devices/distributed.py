@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BnnError
-from .checkpoint import NO_CHECKPOINT, Checkpoint
-from .cluster import WHERE, Cluster, check_split
-from .problem import Problem
-from .result import RunResult, draws_to_idata
+from .. import messages
+from ..checkpoint import NO_CHECKPOINT, Checkpoint
+from ..problem import Problem
+from ..result import RunResult
+from .cluster import Cluster, check_split
 
 # Run facts that are counts over chains: summed over processes when merging (the rest come from process 0).
 COUNTS = ("divergences", "max_tree_depth_hits", "leapfrogs", "gradients", "devices", "padded_chains")
@@ -61,18 +61,9 @@ def initialize(cluster: Cluster, initialization_timeout: int = 300) -> None:
     except (ValueError, RuntimeError) as err:  # no cluster detected; peers or coordinator never answered
         first = str(err).strip().splitlines()[0].rstrip(".") if str(err).strip() else type(err).__name__
         if cluster.auto:
-            raise BnnError(
-                f"--coordinator auto found no cluster launcher to read the processes from ({first}).",
-                WHERE,
-                hint="Start bnnc under srun (SLURM) or mpirun (Open MPI), or give --coordinator HOST:PORT, "
-                "--num-processes and --process-id.",
-            ) from None
-        raise BnnError(
-            f"Could not join the run's {cluster.num_processes} processes through {cluster.coordinator} "
-            f"within {initialization_timeout} s ({first}).",
-            WHERE,
-            hint="Start every process with the same --coordinator (process 0's host) and --num-processes, "
-            "each with its own --process-id, and check that the port is reachable from every host.",
+            raise messages.no_cluster_found(first) from None
+        raise messages.cluster_unreachable(
+            cluster.num_processes, cluster.coordinator, initialization_timeout, first
         ) from None
 
 
@@ -117,11 +108,10 @@ def local_checkpoint(checkpoint: Checkpoint) -> Checkpoint:
     return checkpoint if process_count() == 1 else NO_CHECKPOINT
 
 
-def merge_result(problem: Problem, local: Problem, result: RunResult) -> RunResult:
+def merge_result(local: Problem, result: RunResult) -> RunResult:
     """Gather every process's chains into one RunResult, in global chain order (identity on one process).
 
-    `problem` is the full problem (every chain); `local` the one this process
-    ran. All processes must call this: it is a collective.
+    `local` is the problem this process ran. All processes must call this: it is a collective.
     """
     n = process_count()
     if n == 1:
@@ -129,10 +119,8 @@ def merge_result(problem: Problem, local: Problem, result: RunResult) -> RunResu
     import time
 
     t0 = time.perf_counter()
-    idata = result.idata
-    posterior = _gather_group(idata.posterior)
-    sample_stats = _gather_group(idata.sample_stats) if "sample_stats" in idata.groups() else {}
-    merged = draws_to_idata(problem, posterior, sample_stats)
+    posterior = _gather(result.posterior)
+    sample_stats = _gather(result.sample_stats)
     infos = _gather_json({"info": result.info, "timings": result.timings, "chains": list(local.chain_subset or ())})
     info = dict(result.info)
     for key in COUNTS:
@@ -147,16 +135,16 @@ def merge_result(problem: Problem, local: Problem, result: RunResult) -> RunResu
     # wall-clock facts: the slowest process is what the user waited for
     timings = {k: max(float(p["timings"].get(k, 0.0)) for p in infos) for k in result.timings}
     timings["gather_s"] = time.perf_counter() - t0
-    return RunResult(merged, timings, info, result.traces)
+    return RunResult(posterior, sample_stats, timings, info, result.traces, result.fixed)
 
 
-def _gather_group(dataset) -> dict[str, np.ndarray]:
-    """{name: [chain, draw, ...]} of an ArviZ group, every process's chains concatenated in process order."""
+def _gather(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """{name: [chain, draw, ...]}, every process's chains concatenated in process order."""
     from jax.experimental import multihost_utils
 
     out: dict[str, np.ndarray] = {}
-    for name in sorted(dataset.data_vars):  # the same order on every process: each gather is a collective
-        local = np.asarray(dataset[name].values)
+    for name in sorted(arrays):  # the same order on every process: each gather is a collective
+        local = np.asarray(arrays[name])
         gathered = np.asarray(multihost_utils.process_allgather(local, tiled=True))
         out[name] = gathered.astype(local.dtype)  # JAX without x64 narrows int64/float64 on the way
     return out

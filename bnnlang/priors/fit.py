@@ -19,7 +19,8 @@ import numpy as np
 
 from ..check.model import CheckedModel, CheckedNetwork
 from ..codegen.names import python_name
-from ..errors import BnnError, Location
+from ..errors import Location
+from . import messages
 
 
 @dataclass
@@ -76,11 +77,7 @@ def _prior_name(network: str, path: str) -> str:
 def _function_prior(checked: CheckedModel, network: str):
     fp = next((f for f in checked.function_priors if f.network == network), None)
     if fp is None:
-        raise BnnError(
-            f"Network '{network}' has no function-space prior to fit to.",
-            Location(checked.program.path, 0),
-            hint=f"Add `prior {network} ~ GP(0, RBF(1)) at context(low = -3, high = 3, points = 40)` to the model.",
-        )
+        raise messages.no_function_prior(Location(checked.program.path, 0), network)
     return fp
 
 
@@ -91,11 +88,7 @@ def _sizes(net: CheckedNetwork, consts: dict[str, int], where: Location) -> list
         for s in (layer.fan_in, layer.units):
             if isinstance(s, str):
                 if s not in consts:
-                    raise BnnError(
-                        f"Layer {layer.path} of '{net.name}' has width '{s}', known only from data.",
-                        where,
-                        hint="fit-prior needs numeric widths; give the dimension as a constant (`K = 3`).",
-                    )
+                    raise messages.width_from_data(where, layer.path, net.name, s)
                 s = consts[s]
             sizes.append(int(s))
         out.append((layer.path, sizes[0], sizes[1]))
@@ -134,11 +127,7 @@ def fit_prior(
     try:
         mean, kernel, jitter = gp_fn()
     except TypeError:
-        raise BnnError(
-            f"The function-space prior of '{network}' depends on params; fit-prior needs a fixed GP.",
-            where,
-            hint="Give the GP's mean and kernel parameters as numbers, e.g. GP(0, RBF(0.7)).",
-        ) from None
+        raise messages.gp_depends_on_params(where, network) from None
     net = checked.networks[network]
     layers = _sizes(net, checked.consts, where)
     forward = getattr(program, python_name(network))
@@ -219,11 +208,7 @@ def context_points(program: ModuleType, checked: CheckedModel, network: str, dat
     fp = _function_prior(checked, network)
     if fp.context is not None:
         if data is None:
-            raise BnnError(
-                f"The context of '{network}' is the data matrix '{fp.context}'.",
-                Location(checked.program.path, 0),
-                hint="Give the data with --data.",
-            )
+            raise messages.context_needs_data(Location(checked.program.path, 0), network, fp.context)
         x = np.asarray(data[fp.context])
         if fp.points:
             x = x[np.linspace(0, len(x) - 1, fp.points).astype(int)]

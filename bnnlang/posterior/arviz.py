@@ -1,8 +1,9 @@
 """Posterior draws -> ArviZ InferenceData, with the network's dimensions named.
 
-Every backend produces draws as {site: array[chain, draw, ...]} and comes
-through here, so everything downstream (summaries, reports, predict) sees one
-data model: posterior, sample_stats, log_likelihood, observed_data, constant_data.
+Every backend returns draws as {site: array[chain, draw, ...]} (`infer.result.RunResult`) and comes through
+here, so everything downstream (summaries, reports, predictions) sees one data model: posterior,
+sample_stats, log_likelihood, observed_data, constant_data, and `fixed` for the point-estimated layers of a
+partially Bayesian network.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from ..check.model import CheckedModel
+from ..infer.problem import Problem
+from ..infer.result import RunResult
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)
@@ -91,3 +94,27 @@ def _is_observed(model_fn, name: str) -> bool:
 
     param = inspect.signature(model_fn).parameters.get(name)
     return param is not None and param.default is None and param.kind is param.POSITIONAL_OR_KEYWORD
+
+
+def from_result(problem: Problem, result: RunResult) -> az.InferenceData:
+    """A run's InferenceData: the model's own sites (not the fixed ones, nor non-centred sites' standard
+    draws), with the pointwise log-likelihood under the model as written."""
+    if result.fixed:
+        problem = problem.with_fixed(result.fixed)
+    posterior = {k: np.asarray(v) for k, v in problem.public(result.posterior).items()}
+    idata = to_inference_data(
+        problem.plain_model, posterior, result.sample_stats, problem.data, problem.site_dims, problem.observed
+    )
+    if result.fixed:
+        attach_fixed(idata, result.fixed)
+    return idata
+
+
+def attach_fixed(idata, fixed: dict[str, np.ndarray]) -> None:
+    """Store the point-estimated sites in their own group, `fixed`, so predictions can use them."""
+    import xarray as xr
+
+    ds = xr.Dataset({k: (tuple(f"{k}_dim_{i}" for i in range(np.ndim(v))), np.asarray(v)) for k, v in fixed.items()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata.add_groups({"fixed": ds})

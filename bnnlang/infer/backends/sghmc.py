@@ -10,14 +10,12 @@ where U~ is the potential on a minibatch drawn with replacement (its likelihood 
 the generated program's plates) and xi is unit-variance noise, one number per parameter.
 
 Why a fused kernel instead of `blackjax.sghmc`: BlackJAX draws Gaussian noise leaf by leaf with threefry, which
-costs ~5x the minibatch gradient itself on CPU (shared/notes/baselines.md); here the update runs on one flat
+costs several times the minibatch gradient itself on CPU (benchmarks/results/design_notes.md#sghmc-kernel); here the update runs on one flat
 vector (`ravel_pytree`) inside one jitted `lax.scan` per chunk, and the default noise is Rademacher (+-1 from
 threefry bits, 32 per word): the update is a weak-order-1 Euler scheme, and replacing its Gaussian increments by
 symmetric two-point ones of the same variance keeps weak order 1 (Kloeden & Platen's simplified weak Euler
 scheme), while costing ~1/30 of the Gaussian draws. `noise = gaussian` gives the textbook update.
-Measured (N = 1000, batch 32, the 50-50 tanh MLP, 10 gradients per step, 1 chain, loaded 2-core CPU): 52-61 us
-per gradient against 36-39 us for the raw jitted minibatch loss + gradient, 1.35-1.7x (Gaussian noise:
-2.8-3.3x; BlackJAX: 5.8x).
+benchmarks/results/overhead.md has its cost per gradient against the raw minibatch gradient.
 
 Reproducibility: chain c's randomness comes only from `fold_in(PRNGKey(seed), c)` (its start from
 `fold_in(., 1)`, step t's minibatch and noise from `fold_in(fold_in(., 0), t)`), so draws do not depend on how
@@ -40,22 +38,20 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
-from numpyro import handlers
-from numpyro.infer.util import unconstrain_fn
 
-from ..check.settings import InferSettings
-from ..errors import BnnError, Location
-from .chains import chain_layout, on_devices, pad_chains
-from .checkpoint import NO_CHECKPOINT, Checkpoint
-from .ensemble import fit_ensemble_from_settings
-from .optimize import adam_schedule
-from .problem import Problem, resolve_batch_size
-from .progress import Progress
-from .result import RunResult, draws_to_idata
+from ...check.settings import InferSettings
+from .. import messages
+from ..checkpoint import NO_CHECKPOINT, Checkpoint
+from ..devices.chains import chain_layout, on_devices, pad_chains
+from ..driver import run_chunks
+from ..problem import Problem
+from ..progress import Progress
+from ..result import RunResult
+from ..rows import resolve_batch_size
+from ..starts import best_of_restarts, ensemble_from_settings
 
 AUTO_BATCH = 128  # rows per minibatch when batch_size = 0; smaller data sets use full-batch gradients
 KEY_ENSEMBLE = 2**21  # fold_in(seed) for the ensemble fit (as NUTS); chains use fold_in(seed, chain)
@@ -165,15 +161,13 @@ def rademacher_from_bits(words: jnp.ndarray, dim: int, dtype) -> jnp.ndarray:
 # -- the run --------------------------------------------------------------------------------------------------
 
 
-def run_sghmc(
+def run(
     problem: Problem, settings: InferSettings, progress: bool = True, checkpoint: Checkpoint = NO_CHECKPOINT
 ) -> RunResult:
     s = settings.values
-    batch = resolve_batch_size(problem, s["batch_size"], "sghmc", auto=AUTO_BATCH)
+    batch = resolve_batch_size(problem.row_plan, s["batch_size"], "sghmc", auto=AUTO_BATCH)
     plan = make_plan(s)
     step_size, alpha = auto_step(s, batch, problem.n_rows)
-    leapfrog = s["leapfrog"]
-
     ids = problem.chain_ids(s["chains"])
     n_chains = len(ids)
     n_dev, padded = chain_layout(n_chains, jax.local_device_count())
@@ -190,11 +184,7 @@ def run_sghmc(
         """The potential on rows `idx` (None: all); `key` redraws context points with a spread, if any."""
         return problem.potential(unravel(z), None if idx is None else problem.take(idx), key=jax.random.fold_in(key, 1))
 
-    def potential(z, key):
-        """The potential on a minibatch drawn from `key` (full data without minibatches)."""
-        return batch_potential(z, None if batch is None else jax.random.randint(key, (batch,), 0, problem.n_rows), key)
-
-    t_start = time.perf_counter()
+    top = curvature_fn(batch_potential, problem, batch, base, dim)
     template = {
         "z": np.zeros((n_chains, dim), dtype),
         "v": np.zeros((n_chains, dim), dtype),
@@ -205,26 +195,113 @@ def run_sghmc(
         "lambda_max": np.zeros((n_chains,), np.float32),
     }
     loaded = checkpoint.load(template) if checkpoint.enabled else None
-    top = curvature_fn(batch_potential, problem, batch, base, dim)
-    map_s = curvature_s = 0.0
+    t_start = time.perf_counter()
     if loaded is not None:
         step0, state = loaded
+        map_s = curvature_s = 0.0
     else:
         step0 = 0
-        if s["init"] == "ensemble":  # one deep-ensemble member starts each chain (Sommer et al. 2024)
-            key = jax.random.fold_in(base, KEY_ENSEMBLE)
-            ens = fit_ensemble_from_settings(problem, ids, key, s, "sghmc: ensemble starts", progress, batch)
-            z0 = ens.positions.astype(dtype)
-        else:
-            z0 = initial_positions(s, chain_keys, problem, potential, unravel, mesh, n_dev)
+        z0 = _starts(problem, s, ids, base, batch, batch_potential, chain_keys, (mesh, n_dev), dim, dtype, progress)
         map_s = time.perf_counter() - t_start
-        z0 = np.asarray(z0)[:n_chains]
-        t_curv = time.perf_counter()
         lam = top_curvature(z0, top, base, (mesh, n_dev, padded))
         state = {**template, "z": z0, "lambda_max": lam}
-        curvature_s = time.perf_counter() - t_curv
+        curvature_s = time.perf_counter() - t_start - map_s
     state = {k: jax.device_put(pad_chains(np.asarray(v), padded), sharded) for k, v in state.items()}
 
+    chain_chunk = _chain_chunk(problem, s, plan, batch, batch_potential, top, step_size, alpha, dim, dtype)
+    chunk = max(1, min(checkpoint.every if checkpoint.enabled else CHUNK, plan.total))
+    run_chunk = on_devices(chain_chunk, mesh, n_dev, (0, 0, None, None), donate=True)
+    slots_all = np.concatenate([plan.slot, np.full(chunk, -1, np.int32)])
+
+    def after(state, acc, begin, stop):
+        bad = np.asarray(state["bad"])[:n_chains]
+        if (bad >= 0).any():
+            i = int(np.argmax(bad >= 0))
+            raise messages.sghmc_diverged(ids[i], int(bad[i]) + 1, step_size)
+        mult = float(step_multiplier(plan, stop - 1))
+        return {"U": float(np.mean(np.asarray(acc)[:n_chains])) / (stop - begin), "step": step_size * mult}
+
+    t_loop = time.perf_counter()
+    with Progress(plan.total, "sghmc", enabled=progress, initial=step0) as bar:
+        state, clock, _ = run_chunks(
+            lambda st, a, b: run_chunk(st, chain_keys, jnp.int32(a), jnp.asarray(slots_all[a : a + chunk])),
+            state,
+            plan.total,
+            chunk,
+            bar,
+            start=step0,
+            after=after,
+            checkpoint=checkpoint,
+            save=lambda st: {k: np.asarray(v)[:n_chains] for k, v in st.items()},
+        )
+    sampling_s = time.perf_counter() - t_loop
+
+    draws = jax.device_put(state["draws"], sharded)
+    constrained = on_devices(jax.vmap(lambda z: problem.constrain(unravel(z))), mesh, n_dev, (0,))(draws)
+    posterior = {k: np.asarray(v)[:n_chains] for k, v in constrained.items()}
+    steps_per_draw = np.asarray(step_multiplier(plan, plan.kept))
+    sample_stats = {
+        "lp": np.asarray(state["lp"])[:n_chains],
+        "step_size": np.broadcast_to(step_size * steps_per_draw, (n_chains, s["samples"])).copy(),
+    }
+    lam_chains = np.asarray(state["lambda_max"])[:n_chains]
+    lam = float(lam_chains.max())
+    per_step = clock.per_step()
+    info = {
+        "backend": "sghmc",
+        "batch_size": batch if batch is not None else data_size(problem),
+        "gradients": n_chains * plan.total * s["leapfrog"],
+        "gradients_per_chain": plan.total * s["leapfrog"],
+        "step_size": step_size,
+        "friction": alpha,
+        "lambda_max": lam,  # the largest over chains; each chain samples with step_size / its own
+        "lambda_max_per_chain": [float(v) for v in lam_chains],
+        "learning_rate": step_size / lam,
+        "devices": n_dev,
+        "padded_chains": padded - n_chains,
+        "init": s["init"],
+        "noise": s["noise"],
+        "resumed_from_step": step0 or None,
+    }
+    timings = {
+        "map_s": map_s,
+        "curvature_s": curvature_s,
+        "sampling_s": sampling_s,
+        "first_chunk_s": clock.first_s,
+        # compile-free: the chunks after the first (None when the run was one chunk)
+        "per_gradient_us": 1e6 * per_step / (n_chains * s["leapfrog"]) if per_step is not None else None,
+    }
+    return RunResult(posterior, sample_stats, timings, info)
+
+
+def _starts(problem, s, ids, base, batch, batch_potential, chain_keys, layout, dim, dtype, progress) -> np.ndarray:
+    """Each chain's start [chains, D]: its deep-ensemble member (Sommer et al. 2024), the best of its MAP
+    restarts, or uniform in (-init_radius, init_radius)."""
+    mesh, n_dev = layout
+    if s["init"] == "ensemble":
+        key = jax.random.fold_in(base, KEY_ENSEMBLE)
+        ens = ensemble_from_settings(problem, ids, key, s, "sghmc: ensemble starts", progress, batch)
+        return np.asarray(ens.positions.astype(dtype))[: len(ids)]
+    if s["init"] == "uniform" or s["map_steps"] == 0:
+        radius = s["init_radius"]
+
+        def start(key):
+            return jax.random.uniform(jax.random.fold_in(key, 1), (dim,), dtype, -radius, radius)
+
+        return np.asarray(on_devices(start, mesh, n_dev, (0,))(chain_keys))[: len(ids)]
+
+    def potential(z, key):
+        """The potential on a minibatch drawn from `key` (full data without minibatches)."""
+        return batch_potential(z, None if batch is None else jax.random.randint(key, (batch,), 0, problem.n_rows), key)
+
+    z = best_of_restarts(problem, chain_keys, potential, dim, s["map_steps"], s["map_restarts"], MAP_LR, (mesh, n_dev))
+    return z[: len(ids)]
+
+
+def _chain_chunk(problem, s, plan, batch, batch_potential, top, step_size, alpha, dim, dtype):
+    """One chain's compiled chunk: `chunk` SG-HMC steps from step t0, keeping draws in their slots. Steps past
+    the plan's end leave the state alone (a cond, so the last chunk's tail costs nothing)."""
+    leapfrog = s["leapfrog"]
     noise = noise_fn(s["noise"], dim, dtype)
     words = (dim + 31) // 32
 
@@ -243,19 +320,16 @@ def run_sghmc(
         idx = None if batch is None else (bits[words:] % jnp.uint32(problem.n_rows)).astype(jnp.int32)
         return idx, rademacher_from_bits(bits[:words], dim, dtype)
 
-    chunk = checkpoint.every if checkpoint.enabled else CHUNK
-    chunk = max(1, min(chunk, plan.total))
+    def gradient_step(zv, gkey, mult, lr):
+        z, v = zv
+        idx, xi = rows_and_noise(gkey)
+        value, grad = jax.value_and_grad(batch_potential)(z, idx, gkey)
+        noise_sd = jnp.sqrt(2.0 * alpha * lr)
+        v = (1.0 - alpha) * v - (mult * lr) * grad + (jnp.sqrt(mult) * noise_sd) * xi
+        return (z + v, v), value
 
     def chain_chunk(st, key, t0, slots):
         knoise = jax.random.fold_in(key, 0)
-
-        def gradient_step(zv, gkey, mult, lr):
-            z, v = zv
-            idx, xi = rows_and_noise(gkey)
-            value, grad = jax.value_and_grad(batch_potential)(z, idx, gkey)
-            noise_sd = jnp.sqrt(2.0 * alpha * lr)
-            v = (1.0 - alpha) * v - (mult * lr) * grad + (jnp.sqrt(mult) * noise_sd) * xi
-            return (z + v, v), value
 
         def step(carry, i):
             z, v, draws, lp, bad, acc, lam = carry
@@ -275,7 +349,6 @@ def run_sghmc(
                 )
                 return zv, value
 
-            # steps past the end (the last chunk's tail) leave the state alone; slots there are -1
             (z2, v2), value = jax.lax.cond(t < plan.total, move, lambda zv: (zv, jnp.zeros((), dtype)), (z, v))
             slot = slots[i]
             keep = slot >= 0
@@ -286,75 +359,10 @@ def run_sghmc(
             return (z2, v2, draws, lp, bad, acc + value, lam), None
 
         init = (st["z"], st["v"], st["draws"], st["lp"], st["bad"], jnp.zeros((), dtype), st["lambda_max"])
-        (z, v, draws, lp, bad, acc, lam), _ = jax.lax.scan(step, init, jnp.arange(chunk))
+        (z, v, draws, lp, bad, acc, lam), _ = jax.lax.scan(step, init, jnp.arange(slots.shape[0]))
         return {"z": z, "v": v, "draws": draws, "lp": lp, "bad": bad, "lambda_max": lam}, acc
 
-    run_chunk = on_devices(chain_chunk, mesh, n_dev, (0, 0, None, None), donate=True)
-    slots_all = np.concatenate([plan.slot, np.full(chunk, -1, np.int32)])
-    t_loop = time.perf_counter()
-    first_chunk_s = None
-    with Progress(plan.total, "sghmc", enabled=progress, initial=step0) as bar:
-        step = step0
-        while step < plan.total:
-            slots = jnp.asarray(slots_all[step : step + chunk])
-            state, acc = run_chunk(state, chain_keys, jnp.int32(step), slots)
-            done = min(chunk, plan.total - step)
-            step += done
-            bad = np.asarray(state["bad"])[:n_chains]
-            if (bad >= 0).any():
-                raise diverged(ids, bad, step_size)
-            if first_chunk_s is None:
-                first_chunk_s = time.perf_counter() - t_loop
-            mult = float(step_multiplier(plan, step - 1))
-            bar.update(done, U=float(np.mean(np.asarray(acc)[:n_chains])) / done, step=step_size * mult)
-            if checkpoint.enabled and step < plan.total:
-                checkpoint.save(step, {k: np.asarray(v)[:n_chains] for k, v in state.items()})
-    sampling_s = time.perf_counter() - t_loop
-
-    t1 = time.perf_counter()
-    draws = jax.device_put(state["draws"], sharded)
-    constrained = on_devices(jax.vmap(lambda z: problem.constrain(unravel(z))), mesh, n_dev, (0,))(draws)
-    posterior = {k: np.asarray(v)[:n_chains] for k, v in constrained.items()}
-    sample_stats = {
-        "lp": np.asarray(state["lp"])[:n_chains],
-        "step_size": np.broadcast_to(
-            step_size * np.asarray(step_multiplier(plan, plan.kept)), (n_chains, s["samples"])
-        ).copy(),
-    }
-    idata = draws_to_idata(problem, posterior, sample_stats)
-    grads = n_chains * plan.total * leapfrog
-    lam_chains = np.asarray(state["lambda_max"])[:n_chains]
-    lam = float(lam_chains.max())
-    info = {
-        "backend": "sghmc",
-        "batch_size": batch if batch is not None else data_size(problem),
-        "gradients": grads,
-        "gradients_per_chain": plan.total * leapfrog,
-        "step_size": step_size,
-        "friction": alpha,
-        "lambda_max": lam,  # the largest over chains; each chain samples with step_size / its own
-        "lambda_max_per_chain": [float(v) for v in lam_chains],
-        "learning_rate": step_size / lam,
-        "devices": n_dev,
-        "padded_chains": padded - n_chains,
-        "init": s["init"],
-        "noise": s["noise"],
-        "resumed_from_step": step0 or None,
-    }
-    timings = {
-        "map_s": map_s,
-        "curvature_s": curvature_s,
-        "sampling_s": sampling_s,
-        "first_chunk_s": first_chunk_s or 0.0,
-        # compile-free: the chunks after the first (None when the run was one chunk)
-        "per_gradient_us": (
-            1e6 * (sampling_s - first_chunk_s) / (n_chains * (plan.total - step0 - chunk) * leapfrog)
-            if plan.total - step0 > chunk and first_chunk_s is not None
-            else None
-        ),
-        "to_arviz_s": time.perf_counter() - t1,
-    }
-    return RunResult(idata, timings, info)
+    return chain_chunk
 
 
 def curvature_fn(batch_potential, problem: Problem, batch: int | None, base: jax.Array, dim: int):
@@ -394,82 +402,5 @@ def top_curvature(z0: np.ndarray, top, base: jax.Array, layout: tuple[Mesh, int,
     keys = jnp.stack([jax.random.fold_in(base, KEY_CURVATURE + 2 + c) for c in range(n_padded)])
     lam = np.asarray(on_devices(top, mesh, n_dev, (0, 0))(jnp.asarray(pad_chains(z0, n_padded)), keys))[:n_chains]
     if not np.isfinite(lam).all():
-        raise BnnError(
-            f"The curvature at the start of SG-HMC chain {int(np.argmax(~np.isfinite(lam)))} is not finite, so no "
-            "step size can be set.",
-            Location("<inference>", 0),
-            hint="Check the priors' scales and the data's units (standardise), or start with init = uniform.",
-        )
+        raise messages.sghmc_curvature(int(np.argmax(~np.isfinite(lam))))
     return np.full(n_chains, max(float(lam.max()), 1e-12), np.float32)
-
-
-# -- helpers --------------------------------------------------------------------------------------------------
-
-
-def initial_positions(s: dict[str, Any], chain_keys, problem: Problem, potential, unravel, mesh: Mesh, n_dev: int):
-    """Each chain's start: init = uniform: uniform in (-r, r) on the unconstrained scale; init = map: the best
-    (lowest full-data potential) of `map_restarts` Adam MAP fits, each started from its own draw from the prior.
-
-    Per-chain MAP fits from different random starts, not one shared fit: a BNN posterior has many modes, and
-    chains that start in different ones spread the predictions the way independent NUTS chains do. Prior draws
-    as starts (not small uniform values) give every layer its prior's scale: from near-zero weights Adam falls
-    into the "constant output, large noise" optimum on every restart. Restarts catch the fits that stall there.
-    """
-    flat0, _ = ravel_pytree(problem.init(jax.random.PRNGKey(0), 0.5))
-    dim, dtype = flat0.size, flat0.dtype
-    steps, restarts = s["map_steps"], s["map_restarts"]
-    names = list(unravel(flat0))
-
-    if s["init"] == "uniform" or steps == 0:
-        radius = s["init_radius"]
-
-        def start(key):
-            return jax.random.uniform(jax.random.fold_in(key, 1), (dim,), dtype, -radius, radius)
-
-        return np.asarray(on_devices(start, mesh, n_dev, (0,))(chain_keys))
-
-    opt = adam_schedule(MAP_LR, steps)
-
-    def prior_draw(key):
-        tr = handlers.trace(handlers.seed(problem.model, key)).get_trace(**problem.data)
-        values = unconstrain_fn(problem.model, (), problem.data, {k: tr[k]["value"] for k in names})
-        return ravel_pytree(values)[0].astype(dtype)
-
-    def fit(key):
-        z = prior_draw(jax.random.fold_in(key, 0))
-
-        def step(carry, t):
-            z, st = carry
-            grad = jax.grad(potential)(z, jax.random.fold_in(key, t + 1))
-            updates, st = opt.update(grad, st, z)
-            return (optax.apply_updates(z, updates), st), None
-
-        (z, _), _ = jax.lax.scan(step, (z, opt.init(z)), jnp.arange(steps))
-        loss = problem.potential(unravel(z))
-        return z, jnp.where(jnp.isfinite(loss) & jnp.isfinite(z).all(), loss, jnp.inf)
-
-    def start(key):
-        kinit = jax.random.fold_in(key, 1)
-        zs, losses = jax.lax.map(fit, jnp.stack([jax.random.fold_in(kinit, r) for r in range(restarts)]))
-        best = jnp.argmin(losses)
-        return zs[best], losses[best]
-
-    z, loss = on_devices(start, mesh, n_dev, (0,))(chain_keys)
-    z, loss = np.asarray(z), np.asarray(loss)
-    if not np.isfinite(loss).all():
-        raise BnnError(
-            f"The MAP fits that start SG-HMC chain {int(np.argmax(~np.isfinite(loss)))} all diverged.",
-            Location("<inference>", 0),
-            hint="Start from random values with init = uniform, or check the priors' scales and the data's "
-            "units (standardise).",
-        )
-    return z
-
-
-def diverged(ids: list[int], bad: np.ndarray, step_size: float) -> BnnError:
-    i = int(np.argmax(bad >= 0))
-    return BnnError(
-        f"SG-HMC chain {ids[i]} diverged: the potential became infinite or NaN at step {int(bad[i]) + 1}.",
-        Location("<inference>", 0),
-        hint=f"Use a smaller step_size (now {step_size:g}; try {step_size / 10:g}), or more friction.",
-    )

@@ -1,0 +1,245 @@
+"""A checked model, and the plan of a run: settings, data and how the data are cut, decided once without JAX.
+
+    model = bnnlang.load("examples/regression_1d.bnn")
+    plan = model.plan("examples/data/regression_1d.csv", chains=2)   # refuses bad data and settings; no JAX yet
+    run = plan.run(out="runs/r1d")                                   # compiles, samples, writes the run folder
+
+`Model.run(data, **settings)` does both. The CLI makes the same two calls, setting up JAX's devices between
+them (the device count must be set before JAX is first imported).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property, partial
+from pathlib import Path
+from typing import Any
+
+from ..check.checker import check
+from ..check.data import BoundData, load_data
+from ..check.model import CheckedModel
+from ..check.settings import InferSettings
+from ..codegen import generate
+from ..codegen.names import inducing_argument
+from ..errors import BnnWarning, Location, undecodable_byte
+from ..infer import messages as infer_messages
+from ..infer.rows import RowPlan, resolve_batch_size, row_plan
+from ..syntax import tree as t
+from ..syntax.parser import parse
+from ..version import __version__
+from . import messages
+from .run import DataSource, Run
+from .rundir import RunRecord, RunWriter
+
+
+def read_source(path: str | Path) -> str:
+    """Read a model file, refusing missing, unreadable, binary and empty files with a clear message."""
+    spath = str(path)
+    p = Path(path)
+    if not p.exists():
+        raise messages.no_model_file(spath)
+    if p.is_dir():
+        raise messages.model_is_folder(spath)
+    try:
+        raw = p.read_bytes()
+    except OSError as err:
+        raise messages.unreadable_model(spath, err.strerror) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise messages.model_not_utf8(undecodable_byte(spath, raw, err), raw[err.start]) from None
+    if "\x00" in text:
+        pos = text.index("\x00")
+        line = text[:pos].count("\n") + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        shown = text.split("\n")[line - 1].replace("\x00", " ")  # lines as counted above (not splitlines)
+        raise messages.model_has_nul(Location(spath, line, col, None, shown))
+    if not text.strip():
+        raise messages.empty_model(spath)
+    return text
+
+
+class Model:
+    """A checked model: its tree, the generated NumPyro program, and ways to run it."""
+
+    def __init__(self, program: t.Program, checked: CheckedModel, model_dir: Path | None) -> None:
+        self.program = program
+        self.checked = checked
+        self.model_dir = model_dir
+
+    @classmethod
+    def from_source(cls, source: str, path: str = "<string>", model_dir: str | Path | None = None) -> Model:
+        program = parse(source, path)
+        mdir = Path(model_dir) if model_dir is not None else (Path(path).parent if path != "<string>" else None)
+        return cls(program, check(program, mdir), mdir)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Model:
+        return cls.from_source(read_source(path), str(path), Path(path).resolve().parent)
+
+    @property
+    def warnings(self) -> list[BnnWarning]:
+        return self.checked.warnings
+
+    @cached_property
+    def python_source(self) -> str:
+        """The generated NumPyro program: what `bnnc compile` prints and what runs."""
+        return generate(self.checked)
+
+    @cached_property
+    def module(self):
+        from ..codegen.load import load_program
+
+        return load_program(self.python_source)
+
+    @property
+    def numpyro_model(self):
+        """The generated model function, for use with any NumPyro tool."""
+        return self.module.model
+
+    def settings(self, **overrides: Any) -> InferSettings:
+        return self.checked.infer.with_overrides(overrides)
+
+    def data(self, source: DataSource, require_observed: bool = True, training_dims: dict | None = None) -> BoundData:
+        """Data checked against the data block: a CSV, NPZ or Parquet file, a mapping of arrays, or a DataFrame."""
+        if isinstance(source, BoundData):
+            return source
+        return load_data(source, self.checked, require_observed, training_dims)
+
+    def plan(self, data: DataSource, processes: int = 1, **overrides: Any) -> RunPlan:
+        """Settings and data for a run, checked together before JAX starts: settings the data cannot meet (a
+        batch larger than the data, nothing left to sample, chains that do not split over `processes`)."""
+        from ..infer.devices.cluster import check_split
+
+        settings = self.settings(**overrides)
+        bound = self.data(data)
+        rows = row_plan(self.checked, bound.model_kwargs(self.checked))
+        if "batch_size" in settings.values:
+            resolve_batch_size(rows, settings["batch_size"], settings.method, None)
+        free = [s for s in self.checked.sample_sites() if s not in self.checked.deterministic_sites()]
+        if self.checked.deterministic_sites() and not free:
+            raise infer_messages.nothing_to_sample(settings.method)
+        check_split(settings.method, settings.chains, processes)
+        return RunPlan(self, settings, bound, rows)
+
+    def run(
+        self, data: DataSource, out: str | Path | None = None, progress: bool = False, resume: bool = False, **overrides
+    ) -> Run:
+        """Check the data and settings, then run the backend; with `out`, also write a run directory.
+
+        With `resume`, a checkpoint left in `out`'s stage by an interrupted run is picked up (SG-HMC and SVI);
+        the result equals an uninterrupted run.
+        """
+        return self.plan(data, **overrides).run(out, progress, resume)
+
+    # -- what the generated model function takes ------------------------------------------------------------
+    def problem(self, bound: BoundData, settings: InferSettings | None = None):
+        """The backends' view of this model on `bound` data."""
+        from ..infer.problem import make_problem
+        from ..posterior.arviz import site_dims
+
+        kwargs = bound.model_kwargs(self.checked)
+        kwargs.update(self.scaling(kwargs))
+        kwargs.update(self.gp_inputs(kwargs))
+        sites = self.noncentered_sites(settings)
+        reparam = partial(self.module.noncentered, sites=sites) if sites else None
+        return make_problem(self.module.model, self.checked, kwargs, site_dims(self.checked), reparam, tuple(sites))
+
+    def noncentered_sites(self, settings: InferSettings | None) -> dict[str, tuple[str, ...]]:
+        """The hierarchical sites a run with `settings` (default: the model's own) samples non-centred."""
+        chosen = settings if settings is not None else self.checked.infer
+        return self.checked.noncentered_sites() if chosen.values.get("noncentered", True) else {}
+
+    def scaling(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """The `standardized` variables' training means and sds (`_shift_x`, `_scale_x`), which the model
+        takes as arguments; ArviZ's constant_data keeps them, so predictions reuse them."""
+        return self.module._scaling(kwargs) if hasattr(self.module, "STANDARDIZED") else {}
+
+    def gp_inputs(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """Sparse GPs' inducing inputs, chosen once from the full training data, so minibatches share them."""
+        import jax.numpy as jnp
+
+        def inputs(name: str):
+            x = jnp.asarray(kwargs[name])
+            if f"_shift_{name}" in kwargs:  # the model sees standardized inputs
+                x = (x - kwargs[f"_shift_{name}"]) / kwargs[f"_scale_{name}"]
+            return x
+
+        return {
+            inducing_argument(g.name): self.module._gp_inducing(inputs(g.node.input.id), g.inducing)
+            for g in self.checked.gps.values()
+            if g.mode == "sparse"
+        }
+
+
+@dataclass
+class RunPlan:
+    """A run decided but not started: the model, its resolved settings, its checked data, how rows are cut."""
+
+    model: Model
+    settings: InferSettings
+    data: BoundData
+    rows: RowPlan
+
+    def record(self, problem) -> RunRecord:
+        standardized = {}
+        if hasattr(self.model.module, "STANDARDIZED"):
+            standardized = {
+                v: {k: problem.data[f"_{k}_{v}"].tolist() for k in ("shift", "scale")}
+                for v in self.model.module.STANDARDIZED
+            }
+        return RunRecord(
+            model_path=self.model.program.path,
+            data_path=str(self.data.path),
+            backend=self.settings.method,
+            settings=self.settings.values,
+            dims=self.data.dims,
+            noncentered=list(problem.noncentered),
+            standardized=standardized,
+            bnnlang_version=__version__,
+        )
+
+    def run(self, out: str | Path | None = None, progress: bool = False, resume: bool = False) -> Run:
+        """Compile and run; with `out`, write the run directory (only process 0 of a multi-host run writes)."""
+        from ..diagnose.summary import summarize
+        from ..infer.checkpoint import NO_CHECKPOINT, Checkpoint, fingerprint
+        from ..infer.devices.distributed import is_writer
+        from ..infer.devices.setup import enable_compilation_cache, start_platform
+        from ..infer.run import run_inference
+        from ..posterior.arviz import from_result
+
+        start_platform()
+        enable_compilation_cache()
+        t0 = time.perf_counter()
+        problem = self.model.problem(self.data, self.settings)
+        record = self.record(problem)
+        timings = {"load_program_s": time.perf_counter() - t0}
+
+        def finish(checkpoint) -> Run:
+            t1 = time.perf_counter()
+            result = run_inference(problem, self.settings, progress, checkpoint)
+            t2 = time.perf_counter()
+            idata = from_result(problem, result)
+            t3 = time.perf_counter()
+            summary = summarize(idata, result.info)
+            timings.update(result.timings)
+            timings.update({"to_arviz_s": t3 - t2, "summary_s": time.perf_counter() - t3})
+            timings["run_s"] = time.perf_counter() - t1  # the whole run as the user waited for it
+            summary["timings"] = timings
+            return Run(self.model, idata, summary, record, None, timings, result.traces)
+
+        if out is None or not is_writer():  # multi-host: only process 0 writes the run directory
+            return finish(NO_CHECKPOINT)
+        target = Path(out)
+        with RunWriter(target, resume=resume) as w:
+            if not resume:
+                w.text("model.bnn", self.model.program.source)
+                w.text("model.py", self.model.python_source)
+                w.json("settings.json", record.to_json())
+            every = int(self.settings.values.get("checkpoint_every", 0))
+            run = finish(Checkpoint(w.checkpoint_path, every, fingerprint(self.settings.values, problem.data)))
+            run.write(w)
+        run.path = target
+        return run

@@ -1,0 +1,37 @@
+"""A run read back from its directory, and an interrupted run finished."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import messages, rundir
+from .model import Model
+from .run import Run
+
+
+def open_run(path: str | Path) -> Run:
+    """Read a run directory written by `bnnc run`, refusing incomplete or foreign folders."""
+    record, summary, source = rundir.read_run(path)
+    p = Path(path)
+    model = Model.from_source(source, str(p / rundir.MODEL), record.model_dir)
+    return Run(model, rundir.read_posterior(p), summary, record, p, traces=rundir.read_traces(p))
+
+
+def resume_run(path: str | Path, progress: bool = False) -> Run:
+    """Continue the interrupted run whose target was `path`: from its last checkpoint (SG-HMC, SVI), from the
+    start (NUTS, MILE: same seed, same draws), or only its final rename if it had finished."""
+    p = Path(path)
+    staged = rundir.read_staged(p)
+    if staged is None:
+        if rundir.is_complete(p):
+            raise messages.already_complete(str(path))
+        raise messages.nothing_to_resume(str(path))
+    if rundir.staged_complete(p):  # killed between finishing and renaming: nothing to compute again
+        rundir.promote(p)
+        return open_run(p)
+    record, source = staged
+    if record.data_path.startswith("<"):  # `<arrays>`, `<DataFrame>`: nothing on disk to read again
+        raise messages.resume_in_memory(str(path), record.data_path)
+    model = Model.from_source(source, record.model_path, record.model_dir)
+    overrides = {"backend": record.backend, **record.settings}
+    return model.plan(record.data_path, **overrides).run(p, progress, resume=True)

@@ -1,0 +1,156 @@
+"""A finished run: its posterior, summary and record, and what can be asked of it — predictions at new inputs,
+log predictive densities, a report, its run directory's files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..check.data import BoundData
+from ..check.settings import InferSettings
+from . import messages, rundir
+from .rundir import RunRecord
+
+if TYPE_CHECKING:
+    from ..diagnose.report import Report
+    from ..diagnose.thresholds import Thresholds
+
+# What predictions may be given as data: a file, a mapping of arrays, a pandas DataFrame, or data already bound.
+DataSource = Any
+
+
+@dataclass
+class Run:
+    """A finished inference run: the posterior as ArviZ data, its summary and its record (settings.json)."""
+
+    model: Any  # the `api.Model` that ran (not imported here: a Model makes Runs)
+    idata: Any
+    summary: dict[str, Any]
+    record: RunRecord
+    path: Path | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    traces: dict[str, Any] = field(default_factory=dict)  # e.g. SVI's loss per step
+
+    @property
+    def settings(self) -> InferSettings:
+        return InferSettings(self.record.backend, dict(self.record.settings))
+
+    # -- predictions ------------------------------------------------------------------------------------------
+    def prediction_inputs(self, data: DataSource, require_observed: bool = False) -> BoundData:
+        """New inputs checked against the model with the training run's dimensions (outputs not needed)."""
+        return self.model.data(data, require_observed=require_observed, training_dims=self.record.dims)
+
+    def predictive_draws(
+        self, data: DataSource, max_draws: int | None = 1000, seed: int = 0
+    ) -> dict[str, dict[str, Any]]:
+        """Per observed variable: sampled outputs ('draws'), and per draw the likelihood's 'mean' and 'var'
+        (or class 'probs'), each [draws, rows, ...]."""
+        from ..posterior.predict import predictive_draws
+
+        kwargs = self.prediction_inputs(data).model_kwargs(self.model.checked, observed=False)
+        return predictive_draws(self.model.module, self.model.checked, self.idata, kwargs, seed, max_draws)
+
+    def predict(
+        self,
+        data: DataSource,
+        interval: float = 0.9,
+        max_draws: int | None = 1000,
+        seed: int = 0,
+        draws: dict[str, dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Predictive mean, sd, central interval and uncertainty split for each input row, beside the inputs.
+
+        `draws`, from `predictive_draws` on the same data, saves computing them twice.
+        """
+        from ..posterior.predict import summarize_predictions
+
+        bound = self.prediction_inputs(data)
+        if draws is None:
+            draws = self.predictive_draws(bound, max_draws, seed)
+        table = {}
+        for var in self.model.checked.inputs:
+            arr = bound.arrays[var.name]
+            if arr.ndim == 1 or arr.shape[1] == 1:
+                table[var.name] = arr.reshape(len(arr))
+                continue
+            decl = var.decl
+            names = [c.id for c in decl.columns] if decl.columns else [f"{var.name}.{j}" for j in range(arr.shape[1])]
+            for j, col in enumerate(names):
+                table[col] = arr[:, j]
+        table.update(summarize_predictions(draws, interval))
+        return table
+
+    def log_predictive_density(self, data: DataSource, max_draws: int | None = 1000):
+        """Per observed variable and row: log p(y_new | training data), averaged over posterior draws."""
+        from ..posterior.predict import log_predictive_density
+
+        bound = self.prediction_inputs(data, require_observed=True)
+        return log_predictive_density(self.model.module, self.idata, bound.model_kwargs(self.model.checked), max_draws)
+
+    # -- reports --------------------------------------------------------------------------------------------------
+    def report(
+        self,
+        test: DataSource | None = None,
+        ood: DataSource | None = None,
+        thresholds: Thresholds | None = None,
+        seed: int = 0,
+    ) -> Report:
+        """Diagnostics, predictive checks and, with `test`/`ood` data, calibration and OOD separation."""
+        from ..diagnose.report import ReportInputs, build
+        from ..diagnose.thresholds import Thresholds
+
+        if test is not None:
+            test = self.prediction_inputs(test, require_observed=True)
+        if ood is not None:
+            ood = self.prediction_inputs(ood)
+        r = self.record
+        inputs = ReportInputs(
+            self.model.module,
+            self.model.checked,
+            self.model.program.source,
+            self.idata,
+            self.summary,
+            backend=r.backend,
+            settings=r.settings,
+            dims=r.dims,
+            noncentered=r.noncentered,
+            model_path=r.model_path,
+            data_path=r.data_path,
+            version=r.bnnlang_version,
+            traces=self.traces,
+            path=str(self.path) if self.path is not None else "",
+        )
+        return build(inputs, test, ood, thresholds or Thresholds(), seed)
+
+    def write_report(self, report: Report, folder: str | Path | None = None) -> tuple[Path, Path]:
+        """report.html and report.json into the run directory (or `folder`), each written atomically."""
+        from ..diagnose.html import render
+
+        target = Path(folder) if folder is not None else self.path
+        if target is None:
+            raise messages.no_run_folder()
+        target.mkdir(parents=True, exist_ok=True)
+        page, data = target / rundir.REPORT_HTML, target / rundir.REPORT_JSON
+        rundir.write_text_atomic(data, json.dumps(report.as_json(), indent=1, allow_nan=False) + "\n")
+        rundir.write_text_atomic(page, render(report))
+        return page, data
+
+    # -- the run directory ------------------------------------------------------------------------------------
+    def write(self, w: rundir.RunWriter) -> None:
+        """The run's results into an open RunWriter's stage (model, program and settings are already there)."""
+        w.file(rundir.POSTERIOR, self.idata.to_netcdf)
+        for name, values in self.traces.items():
+            w.trace(name, values)
+        w.json(rundir.SUMMARY, self.summary)
+        w.text(rundir.LOG, self.log_text())
+
+    def log_text(self) -> str:
+        r = self.record
+        lines = [f"bnnlang {r.bnnlang_version}", f"model: {r.model_path}", f"data: {r.data_path}"]
+        lines.append(f"backend: {r.backend} {json.dumps(r.settings)}")
+        for k, v in self.timings.items():
+            lines.append(f"{k}: {v:.3f}" if v is not None else f"{k}: not measured")
+        lines += [w.format() for w in self.model.warnings]
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Tools on priors: fitting a network's weight-prior scales to a function-space prior (`bnnc fit-prior`)."""
