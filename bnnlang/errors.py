@@ -36,6 +36,16 @@ def undecodable_byte(path: str, raw: bytes, err: UnicodeDecodeError) -> Location
     return Location(path, line, col, None, shown)
 
 
+def first_nul(path: str, text: str) -> Location | None:
+    """Where a text file holds its first NUL byte (a binary file given as text), or None."""
+    pos = text.find("\x00")
+    if pos < 0:
+        return None
+    line = text[:pos].count("\n") + 1
+    col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    return Location(path, line, col, None, text.split("\n")[line - 1])  # lines as counted here (not splitlines)
+
+
 class BnnError(Exception):
     """A problem in the user's model, data or settings (exit code 2)."""
 

@@ -125,8 +125,8 @@ def run_sbc(
         stats = run.idata.get("sample_stats")
         diverging = stats.get("diverging") if stats is not None else None
         result.divergences.append(int(diverging.sum()) if diverging is not None else 0)
-        # every run compiles its own programs; hundreds of them in one process exhaust the memory maps
-        # (clearing after every run would recompile what the runs share: slower by about 3x)
+        # every run compiles its own programs; hundreds of them in one process exhaust the memory maps, and
+        # clearing after every run would recompile what the runs share (design_notes.md#sbc-cache-clearing)
         if (r + 1) % CLEAR_EVERY == 0:
             jax.clear_caches()
         if on_rep is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -58,6 +59,8 @@ def test_unknown_benchmark_is_refused(capsys):
 
 @pytest.fixture(scope="module")
 def quick_suite(tmp_path_factory) -> Path:
+    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+        pytest.fail("run the benchmark suite in one test process: pytest -m benchmark -n 0 (each process would run it)")
     out = tmp_path_factory.mktemp("bench")
     cmd = [sys.executable, str(ROOT / "benchmarks" / "suite.py"), "--quick", "--out", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, cwd=ROOT)

@@ -1,7 +1,7 @@
 """Same seed, same draws: fingerprints of short runs of every backend, recorded once and checked on every change.
 
 A refactor of the inference code must not change what a run computes. Each case runs a shipped example with a
-fixed seed and short settings and compares its posterior with a fingerprint stored in
+fixed seed and short settings and compares the draws in its posterior.nc with a fingerprint stored in
 `tests/data/fingerprints.json`: the SHA-256 of every site's draws (bit for bit) and each site's mean and sd.
 
 XLA compiles for the host CPU, so the bits are only promised on the machine kind and library versions that
@@ -77,11 +77,12 @@ def _stored() -> dict:
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_same_seed_same_draws(case: str) -> None:
+def test_same_seed_same_draws(case: str, tmp_path: Path) -> None:
+    """The draws as the run directory's posterior.nc holds them."""
     example, settings = CASES[case]
     model = bnnlang.load(ROOT / "examples" / f"{example}.bnn")
-    run = model.run(ROOT / "examples" / "data" / f"{example}.csv", **settings)
-    got = fingerprint(run.idata)
+    model.run(ROOT / "examples" / "data" / f"{example}.csv", out=tmp_path / case, **settings)
+    got = fingerprint(bnnlang.open_run(tmp_path / case).idata)
     store = _stored()
     if RECORD:
         store["platform"] = machine()

@@ -146,13 +146,13 @@ def test_sghmc_chains_start_at_the_ensemble_members(linreg_data, monkeypatch) ->
     from bnnlang.infer.backends import sghmc
 
     fits = []
-    real = sghmc.fit_ensemble_from_settings
+    real = sghmc.ensemble_from_settings
 
     def spy(*args, **kwargs):
         fits.append(real(*args, **kwargs))
         return fits[-1]
 
-    monkeypatch.setattr(sghmc, "fit_ensemble_from_settings", spy)
+    monkeypatch.setattr(sghmc, "ensemble_from_settings", spy)
     model = Model.from_source(LINREG_SOURCE)
     settings = {"warmup": 0, "samples": 1, "thinning": 1, "leapfrog": 1, "step_size": 1e-12, "friction": 0.1}
     run = model.run(linreg_data, backend="sghmc", chains=2, init="ensemble", map_steps=300, seed=4, **settings)

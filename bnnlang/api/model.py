@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from ..check.model import CheckedModel
 from ..check.settings import InferSettings
 from ..codegen import generate
 from ..codegen.names import inducing_argument
-from ..errors import BnnWarning, Location, undecodable_byte
+from ..errors import BnnWarning, first_nul, undecodable_byte
 from ..infer import messages as infer_messages
 from ..infer.rows import RowPlan, resolve_batch_size, row_plan
 from ..syntax import tree as t
@@ -50,12 +50,9 @@ def read_source(path: str | Path) -> str:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise messages.model_not_utf8(undecodable_byte(spath, raw, err), raw[err.start]) from None
-    if "\x00" in text:
-        pos = text.index("\x00")
-        line = text[:pos].count("\n") + 1
-        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
-        shown = text.split("\n")[line - 1].replace("\x00", " ")  # lines as counted above (not splitlines)
-        raise messages.model_has_nul(Location(spath, line, col, None, shown))
+    nul = first_nul(spath, text)
+    if nul is not None:
+        raise messages.model_has_nul(replace(nul, source_line=nul.source_line.replace("\x00", " ")))
     if not text.strip():
         raise messages.empty_model(spath)
     return text

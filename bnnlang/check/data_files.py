@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import Location, undecodable_byte
+from ..errors import Location, first_nul, undecodable_byte
 from . import data_messages as msg
 from .data_messages import ARRAYS, FRAME
 from .model import CheckedModel, DataVar
@@ -102,11 +102,9 @@ def _read_csv(p: Path, spath: str) -> _Table:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise msg.csv_not_utf8(undecodable_byte(spath, raw, err), raw[err.start]) from None
-    if "\x00" in text:
-        pos = text.index("\x00")
-        line = text[:pos].count("\n") + 1
-        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
-        raise msg.csv_nul_bytes(Location(spath, line, col, None, text.split("\n")[line - 1]))
+    nul = first_nul(spath, text)
+    if nul is not None:
+        raise msg.csv_nul_bytes(nul)
     # The lines as the csv module reads them ("\n", "\r\n" or a lone "\r" ends one; "\f" does not, unlike
     # str.splitlines), and each row with the line it starts on (a quoted cell may hold a line break).
     lines = [ln.rstrip("\r\n") for ln in io.StringIO(text, newline="")]

@@ -299,8 +299,11 @@ def _starts(problem, s, ids, base, batch, batch_potential, chain_keys, layout, d
 
 
 def _chain_chunk(problem, s, plan, batch, batch_potential, top, step_size, alpha, dim, dtype):
-    """One chain's compiled chunk: `chunk` SG-HMC steps from step t0, keeping draws in their slots. Steps past
-    the plan's end leave the state alone (a cond, so the last chunk's tail costs nothing)."""
+    """One chain's compiled chunk: `chunk` SG-HMC steps from step t0, keeping draws in their slots.
+
+    The driver's contract holds (steps past the end leave the state alone), but not through `masked_scan`: the
+    state carries the draws buffer, which a per-step select would copy whole at every step; here a cond skips
+    the gradient steps past the plan's end and the slots of those steps are -1, so nothing is written."""
     leapfrog = s["leapfrog"]
     noise = noise_fn(s["noise"], dim, dtype)
     words = (dim + 31) // 32
