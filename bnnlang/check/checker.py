@@ -14,14 +14,14 @@ from ..syntax import tree as t
 from . import data_block
 from . import messages as msg
 from . import network_messages as net_msg
-from .backends import BACKENDS, Setting
+from .backends import BACKENDS, DEFAULT_BACKEND, Setting
 from .env import Entry, Env, Kind, PriorSource
 from .exprs import Exprs
 from .gp import check_function_prior, check_gp, classify
 from .imports import resolve_imports
 from .layers import check_network, check_prior_def
 from .model import CheckedFunctionPrior, CheckedGP, CheckedModel, CheckedNetwork, DataVar, Shape, symbols
-from .settings import InferSettings, check_backend, validate_setting
+from .settings import InferSettings, check_backend, defaults, validate_setting
 
 _NUMERIC = Setting(float, 0.0)
 
@@ -203,7 +203,7 @@ def _check_infer(env: Env, infers: list[t.Infer]) -> InferSettings:
     if len(infers) > 1:
         raise msg.two_infers(env.at(infers[1].span))
     if not infers:
-        return InferSettings("nuts", {k: s.default for k, s in BACKENDS["nuts"].settings.items()}, frozenset())
+        return defaults(DEFAULT_BACKEND)
     inf = infers[0]
     check_backend(inf.method, env.program.at(inf.span))
     method, given = inf.method, {}

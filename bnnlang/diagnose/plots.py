@@ -234,12 +234,12 @@ def _kde(samples: np.ndarray, grid: np.ndarray, n_total: int) -> np.ndarray:
 
 
 def _per_chain(values: np.ndarray, what: str) -> np.ndarray:
-    """Values as [chains, T]: one trace is one chain."""
+    """Values as [chains, T]: one trace is one chain; `what` says what the caller takes, for the error."""
     values = _floats(values)
     if values.ndim == 1:
         values = values[None, :]
     if values.ndim != 2:
-        raise ValueError(f"{what} expects values [chains, T], got shape {values.shape}")
+        raise ValueError(f"{what}, got shape {values.shape}")
     return values
 
 
@@ -248,7 +248,7 @@ def trace_and_rank(name: str, values: np.ndarray) -> bytes:
 
     Ranks are taken over all chains pooled, so a chain stuck apart from the others shows as a
     histogram far from flat even where its trace looks plausible."""
-    values = _per_chain(values, "trace_and_rank")
+    values = _per_chain(values, "trace_and_rank expects values [chains, draws]")
     chains, draws = values.shape
     with _figure() as fig:
         left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2], "wspace": 0.28})
@@ -526,7 +526,7 @@ def curve(values: np.ndarray, title: str, ylabel: str, xlabel: str = "step") -> 
     Long single traces get a running mean (window T/50) on top, and any trace whose early values
     lie far outside the rest has its y-range clipped to the 1st..99th percentile of the last 90%
     (noted in the corner), so a huge initial loss does not flatten the part worth reading."""
-    values = _per_chain(values, "curve")
+    values = _per_chain(values, "curve expects values [T] or [chains, T]")
     chains, steps = values.shape
     x = np.arange(steps)
     with _figure() as fig:
