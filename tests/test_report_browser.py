@@ -43,10 +43,13 @@ PROBE = (
     " + '/' + imgs.length); });</script>"
 )
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="no Chromium on this machine: `apt-get install chromium` (Debian's package; .ci/run installs it)",
-)
+pytestmark = [
+    pytest.mark.long,  # every example run end to end and rendered: minutes, so CI runs it (-m long), not the default
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="no Chromium on this machine: `apt-get install chromium` (Debian's package; .ci/run installs it)",
+    ),
+]
 
 
 def _chromium(tmp: Path, *args: str) -> str:
