@@ -132,8 +132,8 @@ class Model:
         return self.plan(data, **overrides).run(out, progress, resume)
 
     # -- what the generated model function takes ------------------------------------------------------------
-    def problem(self, bound: BoundData, settings: InferSettings | None = None):
-        """The backends' view of this model on `bound` data."""
+    def problem(self, bound: BoundData, settings: InferSettings | None = None, rows: RowPlan | None = None):
+        """The backends' view of this model on `bound` data (`rows`: its minibatch plan, if already made)."""
         from ..infer.problem import make_problem
         from ..posterior.arviz import site_dims
 
@@ -142,7 +142,8 @@ class Model:
         kwargs.update(self.gp_inputs(kwargs))
         sites = self.noncentered_sites(settings)
         reparam = partial(self.module.noncentered, sites=sites) if sites else None
-        return make_problem(self.module.model, self.checked, kwargs, site_dims(self.checked), reparam, tuple(sites))
+        dims = site_dims(self.checked)
+        return make_problem(self.module.model, self.checked, kwargs, dims, reparam, tuple(sites), rows)
 
     def noncentered_sites(self, settings: InferSettings | None) -> dict[str, tuple[str, ...]]:
         """The hierarchical sites a run with `settings` (default: the model's own) samples non-centred."""
@@ -210,7 +211,7 @@ class RunPlan:
         start_platform()
         enable_compilation_cache()
         t0 = time.perf_counter()
-        problem = self.model.problem(self.data, self.settings)
+        problem = self.model.problem(self.data, self.settings, self.rows)
         record = self.record(problem)
         timings = {"load_program_s": time.perf_counter() - t0}
 

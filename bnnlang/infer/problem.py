@@ -171,10 +171,12 @@ def make_problem(
     site_dims: dict[str, list[str]],
     reparam: Callable[[Callable], Callable] | None = None,
     noncentered: tuple[str, ...] = (),
+    rows: RowPlan | None = None,
 ) -> Problem:
-    """`reparam` wraps `model_fn` so the `noncentered` sites are sampled as loc + scale * z."""
+    """`reparam` wraps `model_fn` so the `noncentered` sites are sampled as loc + scale * z; `rows`, the
+    minibatch plan when the caller has made it already (`api.Model.plan`)."""
     data = {k: (jnp.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in kwargs.items()}
-    rows = row_plan(checked, data)
+    rows = rows if rows is not None else row_plan(checked, data)
     return Problem(
         model=reparam(model_fn) if reparam is not None else model_fn,
         data=data,
