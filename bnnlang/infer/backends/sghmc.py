@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,8 +61,9 @@ CHUNK = 1000  # steps per jitted call when not checkpointing (progress updates b
 MAP_LR = 0.03
 STEP_FRACTION = 1.0  # automatic step: eta x lambda_max at the start (see auto_step)
 CURVATURE_ROWS = 1024  # rows the start's curvature is measured on (or a batch, if larger; all rows when fewer)
-POWER_STEPS = 20  # power-iteration steps for lambda_max
-RECHECK = 50  # burn-in steps between curvature measurements (~6% more gradients during burn-in)
+POWER_STEPS = 20  # power-iteration steps for lambda_max at the start
+RECHECK = 100  # burn-in steps between curvature measurements after the first few (see _chain_chunk)
+RECHECK_POWER = 2  # power-iteration steps of each burn-in measurement, continuing from the last eigenvector
 DECAY_POWER = 0.55  # polynomial decay exponent (Welling & Teh 2011)
 
 
@@ -184,7 +186,7 @@ def run(
         """The potential on rows `idx` (None: all); `key` redraws context points with a spread, if any."""
         return problem.potential(unravel(z), None if idx is None else problem.take(idx), key=jax.random.fold_in(key, 1))
 
-    top = curvature_fn(batch_potential, problem, batch, base, dim)
+    curvature = Curvature.build(batch_potential, problem, batch, base, dim)
     template = {
         "z": np.zeros((n_chains, dim), dtype),
         "v": np.zeros((n_chains, dim), dtype),
@@ -193,6 +195,7 @@ def run(
         "bad": np.full((n_chains,), -1, np.int32),
         # each chain's curvature scale: measured at the start, raised where burn-in finds more (see RECHECK)
         "lambda_max": np.zeros((n_chains,), np.float32),
+        "eigvec": np.zeros((n_chains, dim), dtype),  # its direction, where burn-in's power iteration goes on
     }
     loaded = checkpoint.load(template) if checkpoint.enabled else None
     t_start = time.perf_counter()
@@ -203,12 +206,12 @@ def run(
         step0 = 0
         z0 = _starts(problem, s, ids, base, batch, batch_potential, chain_keys, (mesh, n_dev), dim, dtype, progress)
         map_s = time.perf_counter() - t_start
-        lam = top_curvature(z0, top, base, (mesh, n_dev, padded))
-        state = {**template, "z": z0, "lambda_max": lam}
+        lam, eigvec = top_curvature(z0, curvature.measure, base, (mesh, n_dev, padded))
+        state = {**template, "z": z0, "lambda_max": lam, "eigvec": eigvec}
         curvature_s = time.perf_counter() - t_start - map_s
     state = {k: jax.device_put(pad_chains(np.asarray(v), padded), sharded) for k, v in state.items()}
 
-    chain_chunk = _chain_chunk(problem, s, plan, batch, batch_potential, top, step_size, alpha, dim, dtype)
+    chain_chunk = _chain_chunk(problem, s, plan, batch, batch_potential, curvature.refine, step_size, alpha, dim, dtype)
     chunk = max(1, min(checkpoint.every if checkpoint.enabled else CHUNK, plan.total))
     run_chunk = on_devices(chain_chunk, mesh, n_dev, (0, 0, None, None), donate=True)
     slots_all = np.concatenate([plan.slot, np.full(chunk, -1, np.int32)])
@@ -298,8 +301,14 @@ def _starts(problem, s, ids, base, batch, batch_potential, chain_keys, layout, d
     return z[: len(ids)]
 
 
-def _chain_chunk(problem, s, plan, batch, batch_potential, top, step_size, alpha, dim, dtype):
+def _chain_chunk(problem, s, plan, batch, batch_potential, refine, step_size, alpha, dim, dtype):
     """One chain's compiled chunk: `chunk` SG-HMC steps from step t0, keeping draws in their slots.
+
+    Burn-in measures the curvature again at steps 1, 2, 4, ..., then every RECHECK steps (a chain moves fastest
+    away from its start) and slows a chain that reaches sharper regions. Each measurement goes on with the power
+    iteration from the chain's last eigenvector for RECHECK_POWER Hessian-vector products on one batch of rows:
+    20 fresh products on CURVATURE_ROWS rows every 50 steps cost 10x the gradients themselves
+    (benchmarks/results/overhead.md).
 
     The driver's contract holds (steps past the end leave the state alone), but not through `masked_scan`: the
     state carries the draws buffer, which a per-step select would copy whole at every step; here a cond skips
@@ -335,18 +344,21 @@ def _chain_chunk(problem, s, plan, batch, batch_potential, top, step_size, alpha
         knoise = jax.random.fold_in(key, 0)
 
         def step(carry, i):
-            z, v, draws, lp, bad, acc, lam = carry
+            z, v, draws, lp, bad, acc, lam, w = carry
             t = t0 + i
             tkey = jax.random.fold_in(knoise, t)
             mult = step_multiplier(plan, t).astype(dtype)
-            # burn-in only: a chain that reaches sharper regions than its start slows down; sampling keeps one step
-            # at steps 1, 2, 4, ..., then every RECHECK steps: a chain moves fastest away from its start
             recheck = (t > 0) & (t < plan.warmup) & (((t & (t - 1)) == 0) | (t % RECHECK == 0))
-            lam = jax.lax.cond(recheck, lambda: jnp.maximum(lam, top(z, jax.random.fold_in(tkey, 2**20))), lambda: lam)
+
+            def remeasure(lam_w):
+                found, w = refine(z, lam_w[1])
+                return jnp.maximum(lam_w[0], found), w
+
+            lam, w = jax.lax.cond(recheck, remeasure, lambda lam_w: lam_w, (lam, w))
             lr = (step_size / lam).astype(dtype)
 
             def move(zv):
-                zv, value = gradient_step(zv, jax.random.fold_in(tkey, 0), mult, lr)
+                zv, value = gradient_step(zv, tkey, mult, lr)
                 zv = jax.lax.fori_loop(
                     1, leapfrog, lambda lf, zv: gradient_step(zv, jax.random.fold_in(tkey, lf), mult, lr)[0], zv
                 )
@@ -359,51 +371,83 @@ def _chain_chunk(problem, s, plan, batch, batch_potential, top, step_size, alpha
             draws = draws.at[j].set(jnp.where(keep, z, draws[j]))
             lp = lp.at[j].set(jnp.where(keep, -value, lp[j]))
             bad = jnp.where((bad < 0) & ~jnp.isfinite(value), t, bad)
-            return (z2, v2, draws, lp, bad, acc + value, lam), None
+            return (z2, v2, draws, lp, bad, acc + value, lam, w), None
 
-        init = (st["z"], st["v"], st["draws"], st["lp"], st["bad"], jnp.zeros((), dtype), st["lambda_max"])
-        (z, v, draws, lp, bad, acc, lam), _ = jax.lax.scan(step, init, jnp.arange(slots.shape[0]))
-        return {"z": z, "v": v, "draws": draws, "lp": lp, "bad": bad, "lambda_max": lam}, acc
+        init = (
+            st["z"],
+            st["v"],
+            st["draws"],
+            st["lp"],
+            st["bad"],
+            jnp.zeros((), dtype),
+            st["lambda_max"],
+            st["eigvec"],
+        )
+        (z, v, draws, lp, bad, acc, lam, w), _ = jax.lax.scan(step, init, jnp.arange(slots.shape[0]))
+        return {"z": z, "v": v, "draws": draws, "lp": lp, "bad": bad, "lambda_max": lam, "eigvec": w}, acc
 
     return chain_chunk
 
 
-def curvature_fn(batch_potential, problem: Problem, batch: int | None, base: jax.Array, dim: int):
-    """`top(z, key)`: the largest Hessian eigenvalue of the potential at z, by power iteration.
+@dataclass(frozen=True)
+class Curvature:
+    """The largest Hessian eigenvalue of the potential, by power iteration (Hessian-vector products: forward over
+    reverse mode, about 3 gradients each).
 
-    POWER_STEPS Hessian-vector products (forward over reverse mode), about 3 x POWER_STEPS gradients. With
-    minibatches the curvature is measured on CURVATURE_ROWS rows (or one batch, if larger), drawn once, which
-    the potential scales up to N: a measurement costs the same at any N.
+    `measure(z, key) -> (lambda, eigenvector)`: POWER_STEPS products from a random direction on CURVATURE_ROWS rows
+    (or one batch, if larger; all rows when fewer), drawn once, which the potential scales up to N: a measurement
+    costs the same at any N. Once per chain, at the start.
+    `refine(z, w) -> (lambda, eigenvector)`: RECHECK_POWER more products from w, on one batch of those rows (all
+    rows without minibatches): burn-in's measurements, at a few gradients each.
     """
-    rows = None
-    size = max(batch or 0, CURVATURE_ROWS)
-    if batch is not None and problem.n_rows > size:
-        rows = jax.random.permutation(jax.random.fold_in(base, KEY_CURVATURE), problem.n_rows)[:size]
-    ctx = jax.random.fold_in(base, KEY_CURVATURE + 1)
 
-    def top(z, key):
-        grad = jax.grad(lambda x: batch_potential(x, rows, ctx))
+    measure: Callable
+    refine: Callable
 
-        def hvp(w):
-            return jax.jvp(grad, (z,), (w,))[1]
+    @staticmethod
+    def build(batch_potential, problem: Problem, batch: int | None, base: jax.Array, dim: int) -> Curvature:
+        rows = recheck_rows = None
+        size = max(batch or 0, CURVATURE_ROWS)
+        if batch is not None:
+            order = jax.random.permutation(jax.random.fold_in(base, KEY_CURVATURE), problem.n_rows)
+            rows = order[:size] if problem.n_rows > size else None
+            recheck_rows = order[:batch]
+        ctx = jax.random.fold_in(base, KEY_CURVATURE + 1)
 
-        def step(w, _):
-            hw = hvp(w)
-            return hw / (jnp.linalg.norm(hw) + 1e-30), None
+        def power(rows_used, steps):
+            grad = jax.grad(lambda x: batch_potential(x, rows_used, ctx))
 
-        w0 = jax.random.normal(key, (dim,), z.dtype)
-        w, _ = jax.lax.scan(step, w0 / jnp.linalg.norm(w0), None, length=POWER_STEPS)
-        return jnp.abs(jnp.vdot(w, hvp(w)))
+            def run(z, w):
+                def step(carry, _):
+                    w, _ = carry
+                    hw = jax.jvp(grad, (z,), (w,))[1]
+                    norm = jnp.linalg.norm(hw)
+                    return (hw / (norm + 1e-30), norm), None
 
-    return top
+                (w, lam), _ = jax.lax.scan(step, (w, jnp.zeros((), z.dtype)), None, length=steps)
+                return lam, w  # |H w| of the last unit w: at most lambda_max, and close to it once w has converged
+
+            return run
+
+        start, again = power(rows, POWER_STEPS), power(recheck_rows, RECHECK_POWER)
+
+        def measure(z, key):
+            w0 = jax.random.normal(key, (dim,), z.dtype)
+            return start(z, w0 / jnp.linalg.norm(w0))
+
+        return Curvature(measure, again)
 
 
-def top_curvature(z0: np.ndarray, top, base: jax.Array, layout: tuple[Mesh, int, int]) -> np.ndarray:
-    """lambda_max at each chain's start: the largest over chains, for every chain (one step size to start)."""
+def top_curvature(
+    z0: np.ndarray, measure, base: jax.Array, layout: tuple[Mesh, int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """lambda_max at each chain's start: the largest over chains, for every chain (one step size to start), and
+    each chain's eigenvector, where burn-in's measurements go on."""
     mesh, n_dev, n_padded = layout
     n_chains = z0.shape[0]
     keys = jnp.stack([jax.random.fold_in(base, KEY_CURVATURE + 2 + c) for c in range(n_padded)])
-    lam = np.asarray(on_devices(top, mesh, n_dev, (0, 0))(jnp.asarray(pad_chains(z0, n_padded)), keys))[:n_chains]
+    lam, w = on_devices(measure, mesh, n_dev, (0, 0))(jnp.asarray(pad_chains(z0, n_padded)), keys)
+    lam = np.asarray(lam)[:n_chains]
     if not np.isfinite(lam).all():
         raise messages.sghmc_curvature(int(np.argmax(~np.isfinite(lam))))
-    return np.full(n_chains, max(float(lam.max()), 1e-12), np.float32)
+    return np.full(n_chains, max(float(lam.max()), 1e-12), np.float32), np.asarray(w)[:n_chains]
