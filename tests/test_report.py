@@ -137,8 +137,13 @@ def test_svi_verdict_reads_the_loss(tmp_path, linreg_data, capsys) -> None:
     assert main(["report", str(short), "--strict"]) == 1
     assert main(["report", str(long), "--strict"]) == 0
     data = json.loads((long / "report.json").read_text())
-    assert [c["name"] for c in data["verdict"]["checks"]] == ["elbo"]
+    computation = [c["name"] for c in data["verdict"]["checks"] if c["kind"] == "computation"]
+    assert computation == ["elbo"]
+    assert data["verdict"]["headline"].endswith("Fits: all 2 fit checks passed")  # calibration and accuracy
     assert len(data["figures"]["loss"]["data"]["values"]) == 6000
+    # the short run's guide is still far from the data: the fit checks say so beside the loss
+    short_verdict = json.loads((short / "report.json").read_text())["verdict"]
+    assert "loss still falls" in short_verdict["headline"] and "Poor fit" in short_verdict["headline"]
 
 
 def test_bad_run_directories_exit_2(tmp_path, gap_run, capsys) -> None:

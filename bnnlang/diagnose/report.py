@@ -17,6 +17,7 @@ from ..check.backends import BACKENDS
 from ..check.data import BoundData
 from ..check.model import CheckedModel
 from . import metrics, plots
+from .fit import fit_checks
 from .predictive import (
     Predictive,
     epistemic_score,
@@ -126,6 +127,9 @@ def build(
     loss = run.traces.get("loss")
     losses = list(np.asarray(loss)) if loss is not None else None
     verdict = judge(backend.mcmc, chains, summary, conv["function_space"], conv["log_likelihood"], losses, limits)
+    figures += _trace_figures(idata)
+    _predictive_content(run, train, test, ood, train_pred, test_pred, content, figures, seed)
+    verdict.checks += _fit(run, train, test, train_pred, test_pred, content, seed)
     content["verdict"] = verdict.as_dict()
     if members:
         content["verdict"]["note"] = (
@@ -136,11 +140,37 @@ def build(
     if not backend.mcmc:
         content["verdict"]["note"] = (
             "SVI draws are independent draws from the fitted guide: R-hat and ESS do not apply; "
-            "the check is that the loss has stopped falling. The guide's own bias is not checked."
+            "the check is that the loss has stopped falling. The guide's own bias is not checked directly; the fit "
+            "checks judge its predictions against the data."
         )
-    figures += _trace_figures(idata)
-    _predictive_content(run, train, test, ood, train_pred, test_pred, content, figures, seed)
     return Report(content, figures)
+
+
+def _fit(
+    run: ReportInputs,
+    train: BoundData,
+    test: BoundData | None,
+    train_pred: dict[str, Predictive],
+    test_pred: dict[str, Predictive] | None,
+    content: dict[str, Any],
+    seed: int,
+) -> list:
+    """Does the model fit: calibration and accuracy against baselines, held out when there are test data."""
+    if test is not None:
+        coverages = {name: m.get("coverage") for name, m in content["test"].items()}
+    else:
+        coverages = {name: c["in_sample_coverage"] for name, c in content["predictive_checks"].items()}
+    discrete = {name: c["discrete"] for name, c in content["predictive_checks"].items()}
+    inputs = [v.name for v in run.checked.inputs]
+    return fit_checks(
+        test_pred if test_pred is not None else train_pred,
+        train.arrays,
+        test.arrays if test is not None else None,
+        inputs,
+        coverages,
+        discrete,
+        seed,
+    )
 
 
 def _convergence(

@@ -26,6 +26,7 @@ class Check:
     threshold: str
     detail: str  # what was found, in the words of its outcome: passed checks never carry failure wording
     severity: str = "fail"  # or "warn"
+    kind: str = "computation"  # or "fit": does the model fit the data (diagnose/fit.py)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,17 +50,10 @@ class Verdict:
 
     @property
     def headline(self) -> str:
-        if not self.checks:
-            return "no convergence checks apply to this run"
-        if self.failures:
-            more = len(self.failures) - 2
-            also = [f"{more} more failed check(s)"] if more > 0 else []
-            also += [f"{len(self.warnings)} warning(s)"] if self.warnings else []
-            tail = f" (and {', '.join(also)})" if also else ""
-            return "not converged: " + "; ".join(c.detail for c in self.failures[:2]) + tail
-        if self.warnings:
-            return "converged, with warnings: " + "; ".join(c.detail for c in self.warnings)
-        return f"converged: all {len(self.checks)} checks passed"
+        """Can the computation be trusted, then (when fit checks ran) does the model fit."""
+        computation = [c for c in self.checks if c.kind == "computation"]
+        fit = [c for c in self.checks if c.kind == "fit"]
+        return _computation_headline(computation) + _fit_headline(fit)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +61,31 @@ class Verdict:
             "headline": self.headline,
             "checks": [c.as_dict() for c in self.checks],
         }
+
+
+def _computation_headline(checks: list[Check]) -> str:
+    failures = [c for c in checks if not c.ok and c.severity == "fail"]
+    warnings = [c for c in checks if not c.ok and c.severity == "warn"]
+    if not checks:
+        return "no convergence checks apply to this run"
+    if failures:
+        more = len(failures) - 2
+        also = [f"{more} more failed check(s)"] if more > 0 else []
+        also += [f"{len(warnings)} warning(s)"] if warnings else []
+        tail = f" (and {', '.join(also)})" if also else ""
+        return "not converged: " + "; ".join(c.detail for c in failures[:2]) + tail
+    if warnings:
+        return "converged, with warnings: " + "; ".join(c.detail for c in warnings)
+    return f"converged: all {len(checks)} checks passed"
+
+
+def _fit_headline(checks: list[Check]) -> str:
+    if not checks:
+        return ""
+    failures = [c for c in checks if not c.ok]
+    if failures:
+        return ". Poor fit: " + "; ".join(c.detail for c in failures)
+    return f". Fits: all {len(checks)} fit checks passed"
 
 
 def _check(name: str, ok: bool, value: Any, threshold: str, passed: str, failed: str, severity: str = "fail") -> Check:
