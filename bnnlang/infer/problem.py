@@ -18,6 +18,7 @@ import numpy as np
 from numpyro import handlers
 from numpyro.infer import init_to_sample, init_to_uniform
 from numpyro.infer.util import constrain_fn, initialize_model, potential_energy
+from numpyro.primitives import Messenger
 
 from ..check.model import CheckedModel
 from .rows import RowPlan, row_plan
@@ -136,11 +137,11 @@ class Problem:
     def plain_model(self) -> Callable:
         """The model as written (conditioned on `fixed`), not reparameterised: for scoring draws of its sites."""
         base = self.base_model or self.model
-        return handlers.condition(base, data=self.fixed) if self.fixed else base
+        return held_at(base, self.fixed) if self.fixed else base
 
     def with_fixed(self, fixed: dict[str, np.ndarray]) -> Problem:
         base = self.base_model or self.model
-        return replace(self, model=self._wrap(handlers.condition(base, data=fixed)), fixed=fixed, base_model=base)
+        return replace(self, model=self._wrap(held_at(base, fixed)), fixed=fixed, base_model=base)
 
     def without_fixed(self) -> Problem:
         """The full model, every site free (for the MAP fit of deterministic layers)."""
@@ -150,6 +151,26 @@ class Problem:
         # outside the conditioning: conditioned sites reach the reparameterisation already observed and keep
         # their values (it skips them)
         return self.reparam(model) if self.reparam is not None else model
+
+
+class unscored(Messenger):
+    """The named sample sites keep their values but add nothing to the log density."""
+
+    def __init__(self, fn: Callable | None = None, names: frozenset[str] = frozenset()):
+        self.names = names
+        super().__init__(fn)
+
+    def process_message(self, msg: dict) -> None:
+        if msg["type"] == "sample" and msg["name"] in self.names:
+            msg["fn"] = msg["fn"].mask(False)
+
+
+def held_at(model: Callable, fixed: dict[str, np.ndarray]) -> Callable:
+    """`model` with the `fixed` sites held at their point estimates (MAP values) and their prior density left out:
+    a point estimate is not a draw from its prior, and scored as one it would act as data for the
+    hyperparameters above it (hundreds of shrunk MAP weights pinned a shared weight scale at 0.74 +- 0.02 where
+    NUTS finds 1.42 +- 0.09: issue 21)."""
+    return handlers.condition(unscored(model, frozenset(fixed)), data=fixed)
 
 
 def base_distribution(d):
