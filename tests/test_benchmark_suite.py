@@ -185,6 +185,17 @@ def test_nuts_overhead_tables(quick_suite):
 
 
 @pytest.mark.benchmark
+def test_refits_compile_once_and_keep_memory_flat(quick_suite):
+    """Guards (issue 21): refits of one program compile nothing new, hold their memory and cost little more than
+    their sampling. Looser than the targets (1.2x, 10%): 20 quick refits on a shared machine."""
+    s = results(quick_suite, "refits")["summary"]
+    assert s["refits"] == 20 and s["max_compiles_after_first"] <= 2, s
+    assert s["fresh_mean_compiles"] >= 1  # the side-by-side column does compile: the count can see it
+    assert abs(s["rss_growth"]) < 0.10, s
+    assert s["wall_over_sampling"] < 1.6, s
+
+
+@pytest.mark.benchmark
 def test_scaling_tables(quick_suite):
     data = results(quick_suite, "scaling")
     assert data["complete"]

@@ -10,6 +10,7 @@ them (the device count must be set before JAX is first imported).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -143,7 +144,8 @@ class Model:
         sites = self.noncentered_sites(settings)
         reparam = partial(self.module.noncentered, sites=sites) if sites else None
         dims = site_dims(self.checked)
-        return make_problem(self.module.model, self.checked, kwargs, dims, reparam, tuple(sites), rows)
+        program = hashlib.sha256(self.python_source.encode()).hexdigest()
+        return make_problem(self.module.model, self.checked, kwargs, dims, reparam, tuple(sites), rows, program)
 
     def noncentered_sites(self, settings: InferSettings | None) -> dict[str, tuple[str, ...]]:
         """The hierarchical sites a run with `settings` (default: the model's own) samples non-centred."""

@@ -43,6 +43,7 @@ class Problem:
     # `noncentered`); each site's standard draw z is then a latent site of its own, `decentered(site)`
     reparam: Callable[[Callable], Callable] | None = None
     noncentered: tuple[str, ...] = ()
+    program: str = ""  # digest of the generated program: runs of one program on data of one shape share samplers
 
     @property
     def row_plan(self) -> RowPlan:
@@ -193,6 +194,7 @@ def make_problem(
     reparam: Callable[[Callable], Callable] | None = None,
     noncentered: tuple[str, ...] = (),
     rows: RowPlan | None = None,
+    program: str = "",
 ) -> Problem:
     """`reparam` wraps `model_fn` so the `noncentered` sites are sampled as loc + scale * z; `rows`, the
     minibatch plan when the caller has made it already (`api.Model.plan`)."""
@@ -212,4 +214,5 @@ def make_problem(
         keyed=any(fp.spread for fp in checked.function_priors),
         reparam=reparam,
         noncentered=noncentered if reparam is not None else (),
+        program=program,
     )

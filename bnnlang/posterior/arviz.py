@@ -9,8 +9,12 @@ partially Bayesian network.
 from __future__ import annotations
 
 import warnings
+from collections import OrderedDict
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
+import jax
 import numpy as np
 
 from ..check.model import CheckedModel
@@ -48,6 +52,32 @@ def site_dims(model: CheckedModel) -> dict[str, list[str]]:
     return dims
 
 
+LOG_LIKELIHOODS_KEPT = 4  # compiled log-likelihood tables kept per process (per model function and sizes)
+_log_likelihoods: OrderedDict[tuple, Callable] = OrderedDict()
+
+
+def pointwise_log_likelihood(model_fn, flat: dict[str, np.ndarray], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Each observed site's log-likelihood per draw and row, compiled once per model function and sizes: a loop of
+    runs of one model (refits, SBC) would otherwise trace and compile it again on every run, and keep every
+    compiled copy (benchmarks/results/refits.md)."""
+    from numpyro.infer import log_likelihood
+
+    arrays = {k: v for k, v in kwargs.items() if isinstance(v, jax.Array | np.ndarray)}
+    static = tuple(sorted((k, v) for k, v in kwargs.items() if k not in arrays))
+    try:
+        key = (model_fn, static)
+        hash(key)
+    except TypeError:
+        return log_likelihood(model_fn, flat, **kwargs)
+    if key not in _log_likelihoods:
+        model = partial(model_fn, **dict(static))
+        _log_likelihoods[key] = jax.jit(lambda samples, data: log_likelihood(model, samples, **data))
+        while len(_log_likelihoods) > LOG_LIKELIHOODS_KEPT:
+            _log_likelihoods.popitem(last=False)
+    _log_likelihoods.move_to_end(key)
+    return _log_likelihoods[key](flat, arrays)
+
+
 def to_inference_data(
     model_fn,
     posterior: dict[str, np.ndarray],
@@ -56,8 +86,6 @@ def to_inference_data(
     dims: dict[str, list[str]],
     observed_names: tuple[str, ...] | None = None,
 ) -> az.InferenceData:
-    from numpyro.infer import log_likelihood
-
     chains, draws = next(iter(posterior.values())).shape[:2]
     flat = {k: v.reshape((chains * draws,) + v.shape[2:]) for k, v in posterior.items()}
     if observed_names is None:
@@ -65,7 +93,7 @@ def to_inference_data(
     observed = {k: np.asarray(kwargs[k]) for k in observed_names if kwargs.get(k) is not None}
     loglik = {}
     if observed:
-        ll = log_likelihood(model_fn, flat, **kwargs)  # conditioned (fixed) sites are not data: keep observed only
+        ll = pointwise_log_likelihood(model_fn, flat, kwargs)  # conditioned (fixed) sites are not data: keep observed
         # pointwise only: a collapsed GP's likelihood is one joint density per draw, which ArviZ cannot lay
         # out along the data's rows
         loglik = {

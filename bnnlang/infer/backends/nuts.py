@@ -9,12 +9,24 @@ count gives identical draws, and a chain's draws do not depend on which other
 chains run. Across device counts a chain compiled under `pmap` and under `jit`
 differs by float rounding (~1e-7), which NUTS's trajectories amplify over a long
 run: equally valid, not bit-identical draws.
+
+Compiled once: the samplers of a program are kept (the last SAMPLERS_KEPT, per program, data shapes, sizes
+and settings) with the data as arguments of the compiled loop (`jit_model_args`), so another run of the same
+model on data of the same shapes (a new seed, new rows of the same count, the next step of a loop) reuses
+the compiled sampler instead of tracing and compiling it again, and a loop of runs keeps a bounded set of
+programs alive. Not shared: runs whose model holds values of its own (point-estimated layers, context points
+with a spread), and chains run in parallel over several devices (NumPyro maps them afresh on every run).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 import warnings
+from collections import OrderedDict
+from functools import partial
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -29,6 +41,8 @@ from ..starts import ensemble_from_settings
 
 KEY_ENSEMBLE = 2**21  # fold_in(seed) for the ensemble fit; chains use fold_in(seed, chain)
 EXTRA_FIELDS = ("diverging", "num_steps", "accept_prob", "energy", "adapt_state.step_size", "potential_energy")
+SAMPLERS_KEPT = 4  # compiled samplers kept per process (each holds its program and its last run's draws)
+_samplers: OrderedDict[tuple, MCMC] = OrderedDict()
 
 
 def chain_groups(chains: int, devices: int) -> list[list[int]]:
@@ -42,19 +56,10 @@ def run(
 ) -> RunResult:
     """NUTS has no checkpoints: its adaptation is not resumable mid-way; a killed run starts again."""
     s = settings.values
-    model = problem.model
-    jax_kwargs = problem.data
     devices = jax.local_device_count()
     ids = problem.chain_ids(s["chains"])
     groups = [[ids[i] for i in g] for g in chain_groups(len(ids), devices)]
     base = jax.random.PRNGKey(s["seed"])
-    kernel = NUTS(
-        model,
-        target_accept_prob=s["target_accept"],
-        max_tree_depth=s["max_tree_depth"],
-        dense_mass=s["dense_mass"],
-        init_strategy=init_to_uniform(radius=s["init_radius"]),
-    )
     starts, ensemble_info, ensemble_s = None, None, 0.0
     if s["init"] == "ensemble":  # one deep-ensemble member starts each chain (Sommer et al. 2024)
         t_ens = time.perf_counter()
@@ -72,19 +77,14 @@ def run(
             init = jax.tree_util.tree_map(lambda *v: jnp.stack(v), *(starts[c] for c in group))
             init = init if len(group) > 1 else jax.tree_util.tree_map(lambda v: v[0], init)
         method = "parallel" if len(group) > 1 else "sequential"
-        mcmc = MCMC(
-            kernel,
-            num_warmup=s["warmup"],
-            num_samples=s["samples"],
-            num_chains=len(group),
-            thinning=s["thinning"],
-            chain_method=method,
-            progress_bar=progress,
-        )
+        mcmc, arrays = sampler(problem, s, len(group), method, starts is not None, progress)
         keys = jnp.stack([jax.random.fold_in(base, c) for c in group])
-        with warnings.catch_warnings():
+        # a kept sampler always steps through NumPyro's progress-bar loop, whose compiled step NumPyro caches; its
+        # loop without a bar is compiled again on every run (the step is a static argument made afresh)
+        silent = contextlib.redirect_stderr(io.StringIO()) if mcmc.progress_bar and not progress else _no_change()
+        with warnings.catch_warnings(), silent:
             warnings.simplefilter("ignore", UserWarning)  # numpyro's notes on chain_method
-            mcmc.run(keys if len(group) > 1 else keys[0], extra_fields=EXTRA_FIELDS, init_params=init, **jax_kwargs)
+            mcmc.run(keys if len(group) > 1 else keys[0], extra_fields=EXTRA_FIELDS, init_params=init, **arrays)
         samples.append({k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()})
         stats.append({k: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()})
         if first_call is None:
@@ -119,3 +119,65 @@ def run(
         "first_group_s": first_call or 0.0,
     }
     return RunResult(posterior, sample_stats, timings, info)
+
+
+def sampler(
+    problem: Problem, s: dict[str, Any], chains: int, method: str, started: bool, progress: bool
+) -> tuple[MCMC, dict[str, Any]]:
+    """The MCMC object for `chains` chains of this problem and the arrays to run it on: a kept one when this
+    program has run on data of the same shapes with the same settings, else a new one (then kept)."""
+    arrays = {k: v for k, v in problem.data.items() if isinstance(v, jax.Array)}
+    static = {k: v for k, v in problem.data.items() if k not in arrays}  # dimensions, scalar settings
+    key = sampler_key(problem, s, chains, method, started, arrays, static)
+    if key is not None and key in _samplers:
+        _samplers.move_to_end(key)
+        return _samplers[key], arrays
+    kernel = NUTS(
+        partial(problem.model, **static),
+        target_accept_prob=s["target_accept"],
+        max_tree_depth=s["max_tree_depth"],
+        dense_mass=s["dense_mass"],
+        init_strategy=init_to_uniform(radius=s["init_radius"]),
+    )
+    mcmc = MCMC(
+        kernel,
+        num_warmup=s["warmup"],
+        num_samples=s["samples"],
+        num_chains=chains,
+        thinning=s["thinning"],
+        chain_method=method,
+        progress_bar=progress or key is not None,
+        jit_model_args=True,
+    )
+    if key is not None:
+        _samplers[key] = mcmc
+        while len(_samplers) > SAMPLERS_KEPT:
+            _samplers.popitem(last=False)
+    return mcmc, arrays
+
+
+def _no_change() -> contextlib.AbstractContextManager:
+    return contextlib.nullcontext()
+
+
+def sampler_key(
+    problem: Problem,
+    s: dict[str, Any],
+    chains: int,
+    method: str,
+    started: bool,
+    arrays: dict[str, jax.Array],
+    static: dict[str, Any],
+) -> tuple | None:
+    """What a kept sampler must share with this run; None when the model holds values of its own."""
+    if not problem.program or problem.fixed or problem.keyed or method != "sequential" and chains > 1:
+        return None
+    try:
+        fixed_args = tuple(sorted(static.items()))
+        hash(fixed_args)
+    except TypeError:
+        return None
+    shapes = tuple(sorted((k, tuple(v.shape), str(v.dtype)) for k, v in arrays.items()))
+    kernel = tuple(s[k] for k in ("target_accept", "max_tree_depth", "dense_mass", "init_radius"))
+    sizes = (s["warmup"], s["samples"], s["thinning"], chains, method, started)
+    return (problem.program, problem.noncentered, fixed_args, shapes, kernel, sizes, jax.config.jax_enable_x64)
