@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import time
 import warnings
 from collections import OrderedDict
@@ -81,7 +82,11 @@ def run(
         keys = jnp.stack([jax.random.fold_in(base, c) for c in group])
         # a kept sampler always steps through NumPyro's progress-bar loop, whose compiled step NumPyro caches; its
         # loop without a bar is compiled again on every run (the step is a static argument made afresh)
-        silent = contextlib.redirect_stderr(io.StringIO()) if mcmc.progress_bar and not progress else _no_change()
+        silent = (
+            contextlib.redirect_stderr(io.StringIO())
+            if mcmc.progress_bar and not bar_wanted(progress)
+            else _no_change()
+        )
         with warnings.catch_warnings(), silent:
             warnings.simplefilter("ignore", UserWarning)  # numpyro's notes on chain_method
             mcmc.run(keys if len(group) > 1 else keys[0], extra_fields=EXTRA_FIELDS, init_params=init, **arrays)
@@ -150,10 +155,16 @@ def sampler(
         jit_model_args=True,
     )
     if key is not None:
+        mcmc.progress_bar = True  # NumPyro turns bars off under CI or pytest-xdist; kept samplers need its bar loop
         _samplers[key] = mcmc
         while len(_samplers) > SAMPLERS_KEPT:
             _samplers.popitem(last=False)
     return mcmc, arrays
+
+
+def bar_wanted(progress: bool) -> bool:
+    """A progress bar is shown when asked for, except where NumPyro shows none (its rule, `MCMC.__init__`)."""
+    return progress and not {"CI", "PYTEST_XDIST_WORKER"} & set(os.environ)
 
 
 def _no_change() -> contextlib.AbstractContextManager:
