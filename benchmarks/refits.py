@@ -36,22 +36,15 @@ from bnnlang.api import Model  # noqa: E402
 from bnnlang.infer.backends import nuts  # noqa: E402
 
 SETTINGS = dict(chains=2, warmup=100, samples=100, max_tree_depth=6)
-WITHOUT_REUSE = 5  # refits with the kept samplers turned off
+WITHOUT_REUSE = 5  # refits whose sampler is made as before samplers were kept
 COMPILES: list[str] = []
 TRACES: list[str] = []
 
 
 def before_samplers_were_kept(problem, s, chains, method, started, progress):
     """How the nuts backend made its sampler before samplers were kept (commit 6470b26): for the side-by-side."""
-    kernel = nuts.NUTS(
-        problem.model,
-        target_accept_prob=s["target_accept"],
-        max_tree_depth=s["max_tree_depth"],
-        dense_mass=s["dense_mass"],
-        init_strategy=nuts.init_to_uniform(radius=s["init_radius"]),
-    )
     mcmc = nuts.MCMC(
-        kernel,
+        nuts.nuts_kernel(problem.model, s),
         num_warmup=s["warmup"],
         num_samples=s["samples"],
         num_chains=chains,

@@ -137,15 +137,8 @@ def sampler(
     if key is not None and key in _samplers:
         _samplers.move_to_end(key)
         return _samplers[key], arrays
-    kernel = NUTS(
-        partial(problem.model, **static),
-        target_accept_prob=s["target_accept"],
-        max_tree_depth=s["max_tree_depth"],
-        dense_mass=s["dense_mass"],
-        init_strategy=init_to_uniform(radius=s["init_radius"]),
-    )
     mcmc = MCMC(
-        kernel,
+        nuts_kernel(partial(problem.model, **static), s),
         num_warmup=s["warmup"],
         num_samples=s["samples"],
         num_chains=chains,
@@ -160,6 +153,17 @@ def sampler(
         while len(_samplers) > SAMPLERS_KEPT:
             _samplers.popitem(last=False)
     return mcmc, arrays
+
+
+def nuts_kernel(model, s: dict[str, Any]) -> NUTS:
+    """NumPyro's NUTS kernel with the run's settings."""
+    return NUTS(
+        model,
+        target_accept_prob=s["target_accept"],
+        max_tree_depth=s["max_tree_depth"],
+        dense_mass=s["dense_mass"],
+        init_strategy=init_to_uniform(radius=s["init_radius"]),
+    )
 
 
 def bar_wanted(progress: bool) -> bool:
