@@ -83,19 +83,17 @@ def baseline_scores(
         x_train, x_eval = _standardise(x_train, x_eval)
     if classes:
         target = np.eye(classes)[y_train.astype(int).ravel()]
-        labels = y_eval.astype(int).ravel()
-        score = {
-            "knn": knn(x_train, target, x_eval),
-            "linear": ridge(x_train, target, x_train if x_eval is None else x_eval),
-        }
-        return {k: float((p.argmax(axis=1) == labels).mean()) for k, p in score.items()}
-    target = y_train.reshape(len(y_train), -1).astype(float)
-    truth = y_eval.reshape(len(y_eval), -1).astype(float)
-    score = {
+    else:
+        target = y_train.reshape(len(y_train), -1).astype(float)
+    predicted = {
         "knn": knn(x_train, target, x_eval),
         "linear": ridge(x_train, target, x_train if x_eval is None else x_eval),
     }
-    return {k: float(np.sqrt(((p - truth) ** 2).mean())) for k, p in score.items()}
+    if classes:
+        labels = y_eval.astype(int).ravel()
+        return {k: float((p.argmax(axis=1) == labels).mean()) for k, p in predicted.items()}
+    truth = y_eval.reshape(len(y_eval), -1).astype(float)
+    return {k: float(np.sqrt(((p - truth) ** 2).mean())) for k, p in predicted.items()}
 
 
 def _subsample(n: int, seed: int) -> np.ndarray:

@@ -169,8 +169,8 @@ class unscored(Messenger):
 def held_at(model: Callable, fixed: dict[str, np.ndarray]) -> Callable:
     """`model` with the `fixed` sites held at their point estimates (MAP values) and their prior density left out:
     a point estimate is not a draw from its prior, and scored as one it would act as data for the
-    hyperparameters above it (hundreds of shrunk MAP weights pinned a shared weight scale at 0.74 +- 0.02 where
-    NUTS finds 1.42 +- 0.09: issue 21)."""
+    hyperparameters above it (shrunk MAP weights pinned a shared weight scale: docs/inference.md, "Partially
+    Bayesian networks")."""
     return handlers.condition(unscored(model, frozenset(fixed)), data=fixed)
 
 

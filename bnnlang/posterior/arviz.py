@@ -9,7 +9,6 @@ partially Bayesian network.
 from __future__ import annotations
 
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -18,6 +17,7 @@ import jax
 import numpy as np
 
 from ..check.model import CheckedModel
+from ..infer.kept import Kept, split_arguments
 from ..infer.problem import Problem
 from ..infer.result import RunResult
 
@@ -53,7 +53,7 @@ def site_dims(model: CheckedModel) -> dict[str, list[str]]:
 
 
 LOG_LIKELIHOODS_KEPT = 4  # compiled log-likelihood tables kept per process (per model function and sizes)
-_log_likelihoods: OrderedDict[tuple, Callable] = OrderedDict()
+_log_likelihoods: Kept[Callable] = Kept(LOG_LIKELIHOODS_KEPT)
 
 
 def pointwise_log_likelihood(model_fn, flat: dict[str, np.ndarray], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -62,20 +62,15 @@ def pointwise_log_likelihood(model_fn, flat: dict[str, np.ndarray], kwargs: dict
     compiled copy (benchmarks/results/refits.md)."""
     from numpyro.infer import log_likelihood
 
-    arrays = {k: v for k, v in kwargs.items() if isinstance(v, jax.Array | np.ndarray)}
-    static = tuple(sorted((k, v) for k, v in kwargs.items() if k not in arrays))
-    try:
-        key = (model_fn, static)
-        hash(key)
-    except TypeError:
+    arrays, static, static_key = split_arguments(kwargs)
+    if static_key is None:
         return log_likelihood(model_fn, flat, **kwargs)
-    if key not in _log_likelihoods:
-        model = partial(model_fn, **dict(static))
-        _log_likelihoods[key] = jax.jit(lambda samples, data: log_likelihood(model, samples, **data))
-        while len(_log_likelihoods) > LOG_LIKELIHOODS_KEPT:
-            _log_likelihoods.popitem(last=False)
-    _log_likelihoods.move_to_end(key)
-    return _log_likelihoods[key](flat, arrays)
+
+    def make() -> Callable:
+        model = partial(model_fn, **static)
+        return jax.jit(lambda samples, data: log_likelihood(model, samples, **data))
+
+    return _log_likelihoods.get((model_fn, static_key), make)(flat, arrays)
 
 
 def to_inference_data(

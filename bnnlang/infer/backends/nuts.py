@@ -25,7 +25,6 @@ import io
 import os
 import time
 import warnings
-from collections import OrderedDict
 from functools import partial
 from typing import Any
 
@@ -36,6 +35,7 @@ from numpyro.infer import MCMC, NUTS, init_to_uniform
 
 from ...check.settings import InferSettings
 from ..checkpoint import NO_CHECKPOINT, Checkpoint
+from ..kept import Kept, split_arguments
 from ..problem import Problem
 from ..result import RunResult
 from ..starts import ensemble_from_settings
@@ -43,7 +43,7 @@ from ..starts import ensemble_from_settings
 KEY_ENSEMBLE = 2**21  # fold_in(seed) for the ensemble fit; chains use fold_in(seed, chain)
 EXTRA_FIELDS = ("diverging", "num_steps", "accept_prob", "energy", "adapt_state.step_size", "potential_energy")
 SAMPLERS_KEPT = 4  # compiled samplers kept per process (each holds its program and its last run's draws)
-_samplers: OrderedDict[tuple, MCMC] = OrderedDict()
+_samplers: Kept[MCMC] = Kept(SAMPLERS_KEPT)
 
 
 def chain_groups(chains: int, devices: int) -> list[list[int]]:
@@ -85,7 +85,7 @@ def run(
         silent = (
             contextlib.redirect_stderr(io.StringIO())
             if mcmc.progress_bar and not bar_wanted(progress)
-            else _no_change()
+            else contextlib.nullcontext()
         )
         with warnings.catch_warnings(), silent:
             warnings.simplefilter("ignore", UserWarning)  # numpyro's notes on chain_method
@@ -131,28 +131,25 @@ def sampler(
 ) -> tuple[MCMC, dict[str, Any]]:
     """The MCMC object for `chains` chains of this problem and the arrays to run it on: a kept one when this
     program has run on data of the same shapes with the same settings, else a new one (then kept)."""
-    arrays = {k: v for k, v in problem.data.items() if isinstance(v, jax.Array)}
-    static = {k: v for k, v in problem.data.items() if k not in arrays}  # dimensions, scalar settings
-    key = sampler_key(problem, s, chains, method, started, arrays, static)
-    if key is not None and key in _samplers:
-        _samplers.move_to_end(key)
-        return _samplers[key], arrays
-    mcmc = MCMC(
-        nuts_kernel(partial(problem.model, **static), s),
-        num_warmup=s["warmup"],
-        num_samples=s["samples"],
-        num_chains=chains,
-        thinning=s["thinning"],
-        chain_method=method,
-        progress_bar=progress or key is not None,
-        jit_model_args=True,
-    )
-    if key is not None:
-        mcmc.progress_bar = True  # NumPyro turns bars off under CI or pytest-xdist; kept samplers need its bar loop
-        _samplers[key] = mcmc
-        while len(_samplers) > SAMPLERS_KEPT:
-            _samplers.popitem(last=False)
-    return mcmc, arrays
+    arrays, static, static_key = split_arguments(problem.data)  # dimensions and scalars are fixed in the program
+    key = sampler_key(problem, s, chains, method, started, arrays, static_key)
+
+    def make() -> MCMC:
+        mcmc = MCMC(
+            nuts_kernel(partial(problem.model, **static), s),
+            num_warmup=s["warmup"],
+            num_samples=s["samples"],
+            num_chains=chains,
+            thinning=s["thinning"],
+            chain_method=method,
+            progress_bar=progress,
+            jit_model_args=True,
+        )
+        if key is not None:  # NumPyro turns bars off under CI or pytest-xdist; kept samplers need its bar loop
+            mcmc.progress_bar = True
+        return mcmc
+
+    return _samplers.get(key, make), arrays
 
 
 def nuts_kernel(model, s: dict[str, Any]) -> NUTS:
@@ -171,10 +168,6 @@ def bar_wanted(progress: bool) -> bool:
     return progress and not {"CI", "PYTEST_XDIST_WORKER"} & set(os.environ)
 
 
-def _no_change() -> contextlib.AbstractContextManager:
-    return contextlib.nullcontext()
-
-
 def sampler_key(
     problem: Problem,
     s: dict[str, Any],
@@ -182,17 +175,14 @@ def sampler_key(
     method: str,
     started: bool,
     arrays: dict[str, jax.Array],
-    static: dict[str, Any],
+    static_key: tuple | None,
 ) -> tuple | None:
     """What a kept sampler must share with this run; None when the model holds values of its own."""
     if not problem.program or problem.fixed or problem.keyed or method != "sequential" and chains > 1:
         return None
-    try:
-        fixed_args = tuple(sorted(static.items()))
-        hash(fixed_args)
-    except TypeError:
+    if static_key is None:
         return None
     shapes = tuple(sorted((k, tuple(v.shape), str(v.dtype)) for k, v in arrays.items()))
     kernel = tuple(s[k] for k in ("target_accept", "max_tree_depth", "dense_mass", "init_radius"))
     sizes = (s["warmup"], s["samples"], s["thinning"], chains, method, started)
-    return (problem.program, problem.noncentered, fixed_args, shapes, kernel, sizes, jax.config.jax_enable_x64)
+    return (problem.program, problem.noncentered, static_key, shapes, kernel, sizes, jax.config.jax_enable_x64)

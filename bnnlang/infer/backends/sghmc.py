@@ -417,7 +417,7 @@ class Curvature:
         def power(rows_used, steps):
             grad = jax.grad(lambda x: batch_potential(x, rows_used, ctx))
 
-            def run(z, w):
+            def iterate(z, w):
                 def step(carry, _):
                     w, _ = carry
                     hw = jax.jvp(grad, (z,), (w,))[1]
@@ -427,7 +427,7 @@ class Curvature:
                 (w, lam), _ = jax.lax.scan(step, (w, jnp.zeros((), z.dtype)), None, length=steps)
                 return lam, w  # |H w| of the last unit w: at most lambda_max, and close to it once w has converged
 
-            return run
+            return iterate
 
         start, again = power(rows, POWER_STEPS), power(recheck_rows, RECHECK_POWER)
 
