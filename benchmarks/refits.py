@@ -43,15 +43,7 @@ TRACES: list[str] = []
 
 def before_samplers_were_kept(problem, s, chains, method, started, progress):
     """How the nuts backend made its sampler before samplers were kept (commit 6470b26): for the side-by-side."""
-    mcmc = nuts.MCMC(
-        nuts.nuts_kernel(problem.model, s),
-        num_warmup=s["warmup"],
-        num_samples=s["samples"],
-        num_chains=chains,
-        thinning=s["thinning"],
-        chain_method=method,
-        progress_bar=progress,
-    )
+    mcmc = nuts.nuts_mcmc(problem.model, s, chains, method, progress, jit_model_args=False)
     return mcmc, problem.data
 
 

@@ -135,16 +135,7 @@ def sampler(
     key = sampler_key(problem, s, chains, method, started, arrays, static_key)
 
     def make() -> MCMC:
-        mcmc = MCMC(
-            nuts_kernel(partial(problem.model, **static), s),
-            num_warmup=s["warmup"],
-            num_samples=s["samples"],
-            num_chains=chains,
-            thinning=s["thinning"],
-            chain_method=method,
-            progress_bar=progress,
-            jit_model_args=True,
-        )
+        mcmc = nuts_mcmc(partial(problem.model, **static), s, chains, method, progress, jit_model_args=True)
         if key is not None:  # NumPyro turns bars off under CI or pytest-xdist; kept samplers need its bar loop
             mcmc.progress_bar = True
         return mcmc
@@ -152,14 +143,24 @@ def sampler(
     return _samplers.get(key, make), arrays
 
 
-def nuts_kernel(model, s: dict[str, Any]) -> NUTS:
-    """NumPyro's NUTS kernel with the run's settings."""
-    return NUTS(
+def nuts_mcmc(model, s: dict[str, Any], chains: int, method: str, progress: bool, jit_model_args: bool) -> MCMC:
+    """NumPyro's NUTS and MCMC with the run's settings."""
+    kernel = NUTS(
         model,
         target_accept_prob=s["target_accept"],
         max_tree_depth=s["max_tree_depth"],
         dense_mass=s["dense_mass"],
         init_strategy=init_to_uniform(radius=s["init_radius"]),
+    )
+    return MCMC(
+        kernel,
+        num_warmup=s["warmup"],
+        num_samples=s["samples"],
+        num_chains=chains,
+        thinning=s["thinning"],
+        chain_method=method,
+        progress_bar=progress,
+        jit_model_args=jit_model_args,
     )
 
 
