@@ -127,6 +127,37 @@ def test_prediction_rhat_is_judged_on_its_95th_percentile_and_a_looser_worst_cas
     assert "r_hat: predictions of y" in names
 
 
+def _ar1(rng: np.random.Generator, chains: int, draws: int, rho: float) -> np.ndarray:
+    """Stationary AR(1) chains [chains, draws, 1] with unit marginal sd (about draws/4 effective draws at 0.6)."""
+    x = np.zeros((chains, draws, 1))
+    noise = rng.standard_normal((chains, draws, 1)) * np.sqrt(1 - rho**2)
+    x[:, 0] = rng.standard_normal((chains, 1))
+    for t in range(1, draws):
+        x[:, t] = rho * x[:, t - 1] + noise[:, t]
+    return x
+
+
+def test_within_member_rhat_passes_stationary_members_and_catches_a_stuck_one() -> None:
+    """Pooled within-member R-hat: autocorrelated but stationary members in modes of different spreads pass at
+    about the nominal rate (the worst single-chain split R-hat failed nearly all of them); a member stuck in
+    one place for its first half and another for its second fails."""
+    from bnnlang.diagnose.predictive import within_members
+
+    rng = np.random.default_rng(11)
+    spreads = np.array([0.5, 1.0, 2.0, 3.0])[:, None, None]
+    modes = np.array([-3.0, 0.0, 3.0, 10.0])[:, None, None]
+    rhats = [within_members(modes + spreads * _ar1(rng, 4, 400, 0.6))["r_hat"][0] for _ in range(60)]
+    assert np.mean(np.array(rhats) > 1.01) <= 0.2
+    worst_single = [
+        max(rhat_ess(v[c : c + 1])["r_hat"][0] for c in range(4))
+        for v in (modes + spreads * _ar1(rng, 4, 400, 0.6) for _ in range(20))
+    ]
+    assert np.mean(np.array(worst_single) > 1.01) >= 0.5  # why the rule changed
+    stuck = modes + spreads * _ar1(rng, 4, 400, 0.6)
+    stuck[2, 200:] += 4.0 * spreads[2]
+    assert within_members(stuck)["r_hat"][0] > 1.05
+
+
 def test_ensemble_chains_are_judged_within_members() -> None:
     from bnnlang.diagnose.predictive import between_share, within_members
 
