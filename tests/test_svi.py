@@ -130,6 +130,24 @@ def test_map_is_the_posterior_mode_as_one_draw(model, bound, exact):
     assert run.summary["run"]["guide"] == "map"
 
 
+def test_a_point_estimate_still_predicts_with_its_noise(model, bound):
+    """guide = map keeps one draw; its predictive must still carry the likelihood's noise (one replicate per
+    draw gave zero-width intervals and 0% coverage at every level)."""
+    from models import LINREG_NOISE
+
+    from bnnlang.posterior.predict import REPLICATES
+
+    run = model.run(bound, backend="svi", guide="map")
+    pred = run.predictive_draws(bound)["y"]
+    assert pred["draws"].shape[0] >= REPLICATES
+    residual_sd = np.std(pred["draws"] - pred["mean"], axis=0)
+    np.testing.assert_allclose(residual_sd.mean(), LINREG_NOISE, rtol=0.1)
+    y = bound.arrays["y"]
+    lo, hi = np.quantile(pred["draws"], [0.05, 0.95], axis=0)
+    covered = np.mean((y >= lo) & (y <= hi))
+    assert 0.8 <= covered <= 0.97
+
+
 def test_same_seed_same_draws(model, bound):
     tiny = dict(backend="svi", guide="normal", steps=200, samples=20, batch_size=16)
     first = _draws(model.run(bound, seed=3, **tiny).idata)

@@ -23,6 +23,10 @@ from ..check.model import CheckedModel
 from ..infer.problem import base_distribution
 
 GP_LPD_BATCH = 16  # posterior draws evaluated at once by a GP model's held-out log density
+# A posterior of fewer draws than FEW_DRAWS (a point estimate: svi's guide = map gives one) still has a predictive
+# with its noise: each draw is replicated until there are REPLICATES predictive draws, so that intervals, coverage
+# and PIT are not the spread of one sampled y (a 0% coverage at every level before).
+FEW_DRAWS, REPLICATES = 20, 200
 
 
 def flat_draws(idata, names: list[str], max_draws: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
@@ -72,7 +76,8 @@ def predictive_draws(
     seed: int = 0,
     max_draws: int | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Per observed variable: 'draws' (sampled y), 'mean', 'var', and 'probs' for classifiers, each [S, ...]."""
+    """Per observed variable: 'draws' (sampled y), 'mean', 'var', and 'probs' for classifiers, each [S, ...]
+    (S: the posterior's draws, or REPLICATES when it holds fewer than FEW_DRAWS)."""
     sites = list(idata.posterior.data_vars)
     params = flat_draws(idata, sites, max_draws, seed)
     obs_names = [v.name for v in checked.observed]
@@ -105,6 +110,9 @@ def predictive_draws(
         return out
 
     n = next(iter(params.values())).shape[0]
+    if n < FEW_DRAWS:  # each draw's replicates side by side, so draws stay in chain-major order
+        params = {k: np.repeat(v, -(-REPLICATES // n), axis=0) for k, v in params.items()}
+        n = next(iter(params.values())).shape[0]
     keys = jax.random.split(jax.random.PRNGKey(seed), n)
     result = jax.jit(jax.vmap(one))(params, keys)
     return {k: {kk: np.asarray(vv) for kk, vv in v.items()} for k, v in result.items()}
@@ -202,6 +210,9 @@ def log_predictive_density(
         return out
 
     n = next(iter(params.values())).shape[0]
+    if n < FEW_DRAWS:  # each draw's replicates side by side, so draws stay in chain-major order
+        params = {k: np.repeat(v, -(-REPLICATES // n), axis=0) for k, v in params.items()}
+        n = next(iter(params.values())).shape[0]
     keys = jax.random.split(jax.random.PRNGKey(seed), n)
     if "_train" in kwargs:  # a GP model holds a [training rows x new rows] matrix per draw: a few at a time
         ll = jax.lax.map(one, (params, keys), batch_size=GP_LPD_BATCH)
