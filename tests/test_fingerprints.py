@@ -5,9 +5,13 @@ fixed seed and short settings and compares the draws in its posterior.nc with a 
 `tests/data/fingerprints.json`: the SHA-256 of every site's draws (bit for bit) and each site's mean and sd.
 
 XLA compiles for the host CPU, so the bits are only promised on the machine kind and library versions that
-recorded them (`platform` in the file); elsewhere the means and sds must still agree to 1e-5 (relative), which
-any change of algorithm, key or order of draws breaks. Record again with `BNNLANG_RECORD_FINGERPRINTS=1 pytest
-tests/test_fingerprints.py` only when a change of the draws is intended, and say why in the commit.
+recorded them: the file keeps one record per CPU kind and library versions (`platform`). Elsewhere nothing can be
+promised, not even means to 1e-5: another CPU's float rounding (AVX-512 or not, fused multiply-adds) moves a
+NUTS or MCLMC trajectory after a few hundred steps, and a short run's weight means then differ in their first
+digit (measured 2026-12-07 between two AMD EPYC kinds). So a machine with no record skips, saying how to add one.
+Record with `BNNLANG_RECORD_FINGERPRINTS=1 pytest tests/test_fingerprints.py` on a commit whose draws are
+trusted, and only when a change of the draws is intended (then for every kind, or drop the others), and say why
+in the commit.
 """
 
 from __future__ import annotations
@@ -72,29 +76,41 @@ def fingerprint(idata) -> dict[str, dict]:
     return out
 
 
-def _stored() -> dict:
-    return json.loads(STORE.read_text()) if STORE.is_file() else {"platform": None, "cases": {}}
+def _records() -> list[dict]:
+    return json.loads(STORE.read_text())["records"] if STORE.is_file() else []
+
+
+def _this_machine() -> dict | None:
+    """The recorded cases of this CPU kind and these library versions, if any."""
+    here = machine()
+    return next((r["cases"] for r in _records() if r["platform"] == here), None)
+
+
+def _record(case: str, got: dict) -> None:
+    records, here = _records(), machine()
+    mine = next((r for r in records if r["platform"] == here), None)
+    if mine is None:
+        mine = {"platform": here, "cases": {}}
+        records.append(mine)
+    mine["cases"][case] = got
+    STORE.parent.mkdir(parents=True, exist_ok=True)
+    STORE.write_text(json.dumps({"records": records}, indent=1, sort_keys=True) + "\n")
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_same_seed_same_draws(case: str, tmp_path: Path) -> None:
     """The draws as the run directory's posterior.nc holds them."""
+    cases = _this_machine()
+    if cases is None and not RECORD:
+        pytest.skip(f"no fingerprints recorded for this CPU kind and these versions ({machine()}): see the docstring")
     example, settings = CASES[case]
     model = bnnlang.load(ROOT / "examples" / f"{example}.bnn")
     model.run(ROOT / "examples" / "data" / f"{example}.csv", out=tmp_path / case, **settings)
     got = fingerprint(bnnlang.open_run(tmp_path / case).idata)
-    store = _stored()
     if RECORD:
-        store["platform"] = machine()
-        store["cases"][case] = got
-        STORE.parent.mkdir(parents=True, exist_ok=True)
-        STORE.write_text(json.dumps(store, indent=1, sort_keys=True) + "\n")
+        _record(case, got)
         return
-    want = store["cases"][case]
+    want = cases[case]
     assert sorted(got) == sorted(want), "the posterior's sites changed"
-    for name, w in want.items():
-        for stat in ("mean", "sd"):
-            assert got[name][stat] == pytest.approx(w[stat], rel=1e-5, abs=1e-7), f"{case}: {name} {stat}"
-    if store["platform"] == machine():
-        changed = [name for name in want if got[name]["sha256"] != want[name]["sha256"]]
-        assert not changed, f"{case}: draws of {changed} are not bit-identical to the recorded run"
+    changed = [name for name in want if got[name]["sha256"] != want[name]["sha256"]]
+    assert not changed, f"{case}: draws of {changed} are not bit-identical to the recorded run"
