@@ -56,6 +56,7 @@ SUITE: tuple[Bench, ...] = (
     Bench("pymc", "pymc_compare.py", "the same BNN in PyMC (NUTS, ADVI) and in bnnlang", "-o"),
     Bench("backends_1d", "backends_1d.py", "each backend's defaults on the 1-D gap example", "-o", quick=False),
     Bench("mile_1d", "mile_1d.py", "MILE against cold and ensemble-started NUTS, 1-D gap", quick=False),
+    Bench("warm_start", "warm_start.py", "a warm-started update against a cold run, 1-D gap", quick=False),
     Bench("gp", "gp.py", "sparse against exact GPs; deep kernel learning", quick=False),
     Bench("sbc", "sbc.py", "simulation-based calibration of NUTS", quick=False),
     Bench("noncentered", "noncentered.py", "centred against non-centred hierarchical sites", "-o", quick=False),

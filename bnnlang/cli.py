@@ -126,6 +126,13 @@ def _run_parser(r: argparse.ArgumentParser) -> None:
         + " from their last checkpoint, the others from the start",
     )
     r.add_argument("--backend", help=f"{', '.join(BACKENDS)} (default: the model's infer statement, else nuts)")
+    r.add_argument(
+        "--init-from",
+        metavar="RUN",
+        help="start from this earlier run's posterior, with a short warmup (the same model on new or more data; "
+        + ", ".join(n for n, b in BACKENDS.items() if b.warm_starts)
+        + ")",
+    )
     for flag in SETTING_FLAGS:
         r.add_argument(f"--{flag}", dest=flag.replace("-", "_"), help=argparse.SUPPRESS)
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any backend setting")
@@ -247,10 +254,16 @@ def cmd_run(args) -> int:
     if not args.model or not args.data:
         raise messages.run_needs_model_and_data()
     model = _load(args.model, args)
-    plan = model.plan(args.data, processes=cluster.num_processes if cluster else 1, **_overrides(args))
+    overrides = _overrides(args)
+    if args.init_from:
+        if "init" in overrides:
+            raise messages.init_twice()
+        overrides["init"] = Path(args.init_from)
+    plan = model.plan(args.data, processes=cluster.num_processes if cluster else 1, **overrides)
     _start_jax(plan.settings.chains, args.x64, cluster)
     out = Path(args.out) if args.out else Path("runs") / Path(args.model).stem
-    _say(args, f"bnnc: {plan.settings.backend.describe(plan.settings.values)} on {args.model}")
+    warm = f", starting from {args.init_from}" if args.init_from else ""
+    _say(args, f"bnnc: {plan.settings.backend.describe(plan.settings.values)} on {args.model}{warm}")
     try:
         run = plan.run(out, progress=not args.quiet)
     except KeyboardInterrupt:
@@ -297,7 +310,7 @@ def _resume(args) -> int:
     from .api import resume_run
     from .api.rundir import read_staged
 
-    if args.model or args.data or _overrides(args):
+    if args.model or args.data or args.init_from or _overrides(args):
         raise messages.resume_takes_nothing_else(args.resume)
     out = Path(args.resume)
     staged = read_staged(out)

@@ -100,6 +100,58 @@ def resume_in_memory(path: str, label: str) -> BnnError:
     )
 
 
+# -- warm starts (init = a previous run) ------------------------------------------------------------------------
+
+
+def warm_start_unsupported(method: str, supported: list[str]) -> UsageError:
+    return UsageError(
+        f"{method} cannot start from a previous run (init = a run, or --init-from).",
+        f"Warm starts work with {' and '.join(supported)}: use --backend {supported[0]}, "
+        f"or run {method} without a previous run.",
+    )
+
+
+def warm_start_other_model(path: str | None, label: str, differences: list[str]) -> BnnError:
+    shown = "; ".join(differences[:4]) + (f"; and {len(differences) - 4} more" if len(differences) > 4 else "")
+    message = f"The previous run ({label}) is of another model: {shown}."
+    hint = (
+        "A warm start continues a run of the same model: the same parameters with the same shapes (the data may "
+        "have other rows). Start this run without a previous run (drop init= or --init-from)."
+    )
+    return BnnError(message, Location(path, 0), hint) if path else UsageError(message, hint)
+
+
+def site_missing_there(site: str) -> str:
+    return f"it has no `{site}`"
+
+
+def site_missing_here(site: str) -> str:
+    return f"its `{site}` is not in this model"
+
+
+def site_other_shape(site: str, there: tuple[int, ...], here: tuple[int, ...]) -> str:
+    return f"`{site}` has shape {list(there)} there and {list(here)} here"
+
+
+def site_other_role(site: str, there: str, here: str) -> str:
+    return f"`{site}` is {there} there and {here} here"
+
+
+def init_twice() -> UsageError:
+    return UsageError(
+        "--init-from and --set init=... both say where the chains start.", "Give one of them: --init-from RUNDIR."
+    )
+
+
+def resume_warm_in_memory(path: str, source: str) -> BnnError:
+    return BnnError(
+        f"The run '{path}' started from a run held in memory ({source}), so it cannot be resumed from the command "
+        "line.",
+        Location(path, 0),
+        "Run it again from Python with the same previous run: model.run(data, init=previous, out=...).",
+    )
+
+
 def no_run_folder() -> UsageError:
     return UsageError("This run has no directory.", "Give `folder`, or run with `out=` to write one.")
 

@@ -30,7 +30,7 @@ from ..infer.rows import RowPlan, resolve_batch_size, row_plan
 from ..syntax import tree as t
 from ..syntax.parser import parse
 from ..version import __version__
-from . import messages
+from . import messages, warm
 from .run import DataSource, Run
 from .rundir import RunRecord, RunWriter
 
@@ -108,10 +108,18 @@ class Model:
 
     def plan(self, data: DataSource, processes: int = 1, **overrides: Any) -> RunPlan:
         """Settings and data for a run, checked together before JAX starts: settings the data cannot meet (a
-        batch larger than the data, nothing left to sample, chains that do not split over `processes`)."""
+        batch larger than the data, nothing left to sample, chains that do not split over `processes`).
+
+        `init` may name a previous run (a `Run`, or its directory) to start from: a warm start (`api/warm.py`)."""
         from ..infer.devices.cluster import check_split
 
+        previous = None
+        if warm.is_previous_run(overrides.get("init")):
+            overrides = dict(overrides)
+            previous = warm.previous_run(overrides.pop("init"), Model.from_source)
         settings = self.settings(**overrides)
+        if previous is not None:
+            settings = warm.warm_settings(settings, overrides)
         bound = self.data(data)
         rows = row_plan(self.checked, bound.model_kwargs(self.checked))
         if "batch_size" in settings.values:
@@ -120,7 +128,7 @@ class Model:
         if self.checked.deterministic_sites() and not free:
             raise infer_messages.nothing_to_sample(settings.method)
         check_split(settings.method, settings.chains, processes)
-        return RunPlan(self, settings, bound, rows)
+        return RunPlan(self, settings, bound, rows, previous)
 
     def run(
         self, data: DataSource, out: str | Path | None = None, progress: bool = False, resume: bool = False, **overrides
@@ -128,7 +136,8 @@ class Model:
         """Check the data and settings, then run the backend; with `out`, also write a run directory.
 
         With `resume`, a checkpoint left in `out`'s stage by an interrupted run is picked up (SG-HMC and SVI);
-        the result equals an uninterrupted run.
+        the result equals an uninterrupted run. With `init` a previous run of this model (a `Run` or its
+        directory), the chains start from its posterior with a short warmup (NUTS, MILE; docs/inference.md).
         """
         return self.plan(data, **overrides).run(out, progress, resume)
 
@@ -182,6 +191,7 @@ class RunPlan:
     settings: InferSettings
     data: BoundData
     rows: RowPlan
+    previous: Run | None = None  # the run this one starts from (a warm start), or None
 
     def record(self, problem) -> RunRecord:
         standardized = {}
@@ -198,6 +208,7 @@ class RunPlan:
             dims=self.data.dims,
             noncentered=list(problem.noncentered),
             standardized=standardized,
+            warm_start=warm.record(self.previous) if self.previous is not None else {},
             bnnlang_version=__version__,
         )
 
@@ -214,6 +225,8 @@ class RunPlan:
         enable_compilation_cache()
         t0 = time.perf_counter()
         problem = self.model.problem(self.data, self.settings, self.rows)
+        if self.previous is not None:  # refuses a previous run of another model before anything runs
+            problem = replace(problem, warm=warm.warm_start(problem, self.previous))
         record = self.record(problem)
         timings = {"load_program_s": time.perf_counter() - t0}
 

@@ -11,10 +11,7 @@ from .run import Run
 
 def open_run(path: str | Path) -> Run:
     """Read a run directory written by `bnnc run`, refusing incomplete or foreign folders."""
-    record, summary, source = rundir.read_run(path)
-    p = Path(path)
-    model = Model.from_source(source, str(p / rundir.MODEL), record.model_dir)
-    return Run(model, rundir.read_posterior(p), summary, record, p, traces=rundir.read_traces(p))
+    return Run.read(path, Model.from_source)
 
 
 def resume_run(path: str | Path, progress: bool = False) -> Run:
@@ -34,4 +31,8 @@ def resume_run(path: str | Path, progress: bool = False) -> Run:
         raise messages.resume_in_memory(str(path), record.data_path)
     model = Model.from_source(source, record.model_path, record.model_dir)
     overrides = {"backend": record.backend, **record.settings}
+    if record.warm_start:  # it started from a previous run: so does its rerun
+        if record.warm_start.get("from") is None:
+            raise messages.resume_warm_in_memory(str(path), f"draws {record.warm_start.get('digest', '')}")
+        overrides["init"] = Path(record.warm_start["from"])
     return model.plan(record.data_path, **overrides).run(p, progress, resume=True)

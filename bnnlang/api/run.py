@@ -4,6 +4,7 @@ log predictive densities, a report, its run directory's files."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,15 @@ class Run:
     path: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)
     traces: dict[str, Any] = field(default_factory=dict)  # e.g. SVI's loss per step
+
+    @classmethod
+    def read(cls, path: str | Path, model_from_source: Callable[[str, str, Path | None], Any]) -> Run:
+        """A run directory written by `bnnc run`, refusing incomplete or foreign folders; its model is checked again
+        by `model_from_source(source, path, model_dir)` (`api.Model.from_source`, passed in: a Model makes Runs)."""
+        record, summary, source = rundir.read_run(path)
+        p = Path(path)
+        model = model_from_source(source, str(p / rundir.MODEL), record.model_dir)
+        return cls(model, rundir.read_posterior(p), summary, record, p, traces=rundir.read_traces(p))
 
     @property
     def settings(self) -> InferSettings:

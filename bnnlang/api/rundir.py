@@ -42,13 +42,14 @@ class RunRecord:
     dims: dict[str, int]
     noncentered: list[str] = field(default_factory=list)  # sites sampled as loc + scale * z
     standardized: dict[str, dict[str, list]] = field(default_factory=dict)  # for the reader; runs use posterior.nc
+    warm_start: dict[str, Any] = field(default_factory=dict)  # the run it started from (folder, draws' digest)
     format_version: int = FORMAT_VERSION
     bnnlang_version: str = ""
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         head = {"format_version": out.pop("format_version"), "bnnlang_version": out.pop("bnnlang_version")}
-        for key in ("noncentered", "standardized"):  # written only when the run has them
+        for key in ("noncentered", "standardized", "warm_start"):  # written only when the run has them
             if not out[key]:
                 del out[key]
         return {**head, **out}

@@ -223,6 +223,8 @@ class Backend:
     chains_in_modes: Callable[[Mapping[str, Any]], bool] = lambda s: False
     # holds the networks' hidden layers at their MAP and approximates the rest (a last-layer guide)
     fixes_hidden_layers: Callable[[Mapping[str, Any]], bool] = lambda s: False
+    # can start from a previous run's posterior (`init = previous run`, `bnnc run --init-from`; docs/inference.md)
+    warm_starts: bool = False
 
     @property
     def module(self) -> str:
@@ -250,6 +252,7 @@ BACKENDS: dict[str, Backend] = {
             describe=lambda s: f"nuts: {_chains(s)}",
             draws_per_chain=lambda s: math.ceil(s["samples"] / s["thinning"]),  # NumPyro keeps every thinning-th
             chains_in_modes=lambda s: s["init"] == "ensemble",
+            warm_starts=True,
         ),
         Backend(
             "sghmc",
@@ -283,6 +286,7 @@ BACKENDS: dict[str, Backend] = {
             describe=lambda s: f"mile: {_chains(s)}",
             draws_per_chain=lambda s: s["samples"],
             chains_in_modes=lambda s: True,
+            warm_starts=True,
         ),
     ]
 }

@@ -17,6 +17,10 @@ from .backends import BACKENDS, DEFAULT_BACKEND, Backend, Setting
 # Written settings that keep their meaning when the backend changes; the rest are the new backend's defaults
 # (a NUTS warmup is not an SG-HMC burn-in).
 CARRIED = frozenset({"seed", "noncentered", "chains", "samples", "batch_size", "checkpoint_every"})
+# A warm-started run's warmup, unless the run is given one: this share of the backend's default warmup. Its chains
+# start where the previous posterior's ended, with its tuning; what is left to adapt is the step to the new data
+# (docs/inference.md, "Warm starts", has the measurements).
+WARM_WARMUP_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,12 @@ class InferSettings:
             values[key] = validate_setting(method, key, raw)
             given.add(key)
         return InferSettings(method, {**_defaults(table), **values}, frozenset(given))
+
+
+def warm_warmup(method: str) -> int:
+    """The warmup of a warm-started run that was given none: a share of the backend's default, within its range."""
+    spec = BACKENDS[method].settings["warmup"]
+    return max(int(spec.low or 0), round(spec.default * WARM_WARMUP_SHARE))
 
 
 def check_backend(method: str, where: Location | None = None) -> None:

@@ -254,3 +254,21 @@ def platform_unavailable(platforms: str, reason: str) -> UsageError:
         f"JAX could not start the platform JAX_PLATFORMS={platforms} asks for{': ' + reason if reason else ''}.",
         fix[0].upper() + fix[1:] + ".",
     )
+
+
+# -- warm starts ---------------------------------------------------------------------------------------------
+
+
+def warm_start_outside_support(source: str, site: str) -> UsageError:
+    return UsageError(
+        f"The draws of `{site}` in the previous run ({source}) lie outside what this model allows for it.",
+        "Warm starts need a previous run of the same model (the same priors' supports); start this run cold.",
+    )
+
+
+def warm_start_not_finite(source: str, chain: int, previous: int) -> UsageError:
+    return UsageError(
+        f"Chain {chain} would start where this model's log density is not finite: at the last draw of chain "
+        f"{previous} of the previous run ({source}).",
+        "The new data rule out the previous posterior; start this run cold.",
+    )

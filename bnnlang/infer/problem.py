@@ -17,11 +17,35 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro import handlers
 from numpyro.infer import init_to_sample, init_to_uniform
-from numpyro.infer.util import constrain_fn, initialize_model, potential_energy
+from numpyro.infer.util import constrain_fn, initialize_model, potential_energy, unconstrain_fn
 from numpyro.primitives import Messenger
 
 from ..check.model import CheckedModel
 from .rows import RowPlan, row_plan
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """What a new run takes from a previous run (`infer.warm`): its draws, and the tuning its sampler ended with."""
+
+    draws: dict[str, np.ndarray]  # each sampled site's constrained draws [chain, draw, ...], as posterior.nc holds
+    backend: str  # the previous run's backend: tuned values carry over only to the same backend
+    source: str  # the previous run's directory, or a digest of its draws (an in-memory run)
+    step_size: np.ndarray | None = None  # per previous chain: NUTS's adapted step size, or MCLMC's tuned one
+    L: np.ndarray | None = None  # per previous member: MCLMC's tuned L (MILE runs)
+    fixed: dict[str, np.ndarray] = field(default_factory=dict)  # a partially Bayesian run's point-estimated layers
+
+    @property
+    def chains(self) -> int:
+        return int(next(iter(self.draws.values())).shape[0])
+
+    def source_chain(self, chain: int) -> int:
+        """The previous chain that new chain (or member) `chain` continues."""
+        return chain % self.chains
+
+    def tuned_by(self, backend: str) -> bool:
+        """Whether the previous run's step sizes (and L) were tuned by `backend`'s sampler, so they mean the same."""
+        return self.backend == backend and self.step_size is not None
 
 
 @dataclass(frozen=True)
@@ -44,6 +68,7 @@ class Problem:
     reparam: Callable[[Callable], Callable] | None = None
     noncentered: tuple[str, ...] = ()
     program: str = ""  # digest of the generated program: runs of one program on data of one shape share samplers
+    warm: WarmStart | None = None  # a previous run's posterior to start from (`infer.warm`); None: a cold start
 
     @property
     def row_plan(self) -> RowPlan:
@@ -114,8 +139,6 @@ class Problem:
     def prior_draw(self, key: jax.Array) -> dict[str, jnp.ndarray]:
         """`init(key, None)`'s kind of start, a prior draw clipped to (-3, 3) unconstrained, from one traced model
         call: cheaper to compile than `initialize_model`, which matters when every ensemble member needs one."""
-        from numpyro.infer.util import unconstrain_fn
-
         tr = handlers.trace(handlers.seed(self.model, key)).get_trace(**self.data)
         values = {k: v["value"] for k, v in tr.items() if v["type"] == "sample" and not v["is_observed"]}
         z = unconstrain_fn(self.model, (), self.data, values)
@@ -128,6 +151,31 @@ class Problem:
         so the result can be substituted into `model`. `public` keeps what ArviZ stores.
         """
         return constrain_fn(self.model, (), self.data, params, return_deterministic=self.reparam is not None)
+
+    def unconstrain(self, values: dict[str, jnp.ndarray]) -> dict[str, jnp.ndarray]:
+        """The model's own sites' values (as `public` keeps them, e.g. a stored draw) -> an unconstrained position.
+
+        The inverse of `constrain` then `public`: a non-centred site becomes its standard draw
+        z = (value - loc) / scale at the hyperparameters in `values`, so draws stored as written serve a program
+        that samples them centred or not.
+        """
+        located = self.loc_scale(values)
+        params = {k: v for k, v in values.items() if k not in located}
+        params.update({decentered(k): (values[k] - loc) / scale for k, (loc, scale) in located.items()})
+        return unconstrain_fn(self.model, (), self.data, params)
+
+    def loc_scale(self, values: dict[str, jnp.ndarray]) -> dict[str, tuple[jnp.ndarray, jnp.ndarray]]:
+        """Each sampled non-centred site's loc and scale at the model's own sites' `values` (constrained)."""
+        sites = [site for site in self.noncentered if site not in self.fixed]  # held fixed: not sampled
+        if not sites:
+            return {}
+        tr = handlers.trace(handlers.substitute(self.plain_model, data=values)).get_trace(**self.data)
+        out = {}
+        for site in sites:
+            fn = base_distribution(tr[site]["fn"])
+            shape = jnp.shape(tr[site]["value"])
+            out[site] = (jnp.broadcast_to(fn.loc, shape), jnp.broadcast_to(fn.scale, shape))
+        return out
 
     def public(self, draws: dict[str, Any]) -> dict[str, Any]:
         """The draws of the model's own sites: without the fixed ones and non-centred sites' standard draws."""

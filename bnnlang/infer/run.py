@@ -4,7 +4,8 @@ The backend is a registry entry (`bnnlang.check.backends`); its implementation m
 run starts. What every backend shares happens here once: the memory check, holding networks' hidden layers at
 their MAP for a last-layer approximation, the MAP fit of partially Bayesian models (layers in a
 `deterministic { }` block: the whole model is fitted first, those sites are then conditioned on their MAP
-values, and the backend samples what is left), and the split and merge of a multi-host run.
+values, and the backend samples what is left; a warm start keeps the previous run's values), and the split and
+merge of a multi-host run.
 """
 
 from __future__ import annotations
@@ -45,6 +46,14 @@ def fit_deterministic(problem: Problem, settings: InferSettings) -> tuple[Proble
     return problem.with_fixed(fixed), info
 
 
+def held_from_previous(problem: Problem) -> tuple[Problem, dict]:
+    """A warm start keeps the previous run's point-estimated layers instead of fitting them again: its draws of the
+    other sites, where the new chains start, are conditional on those values."""
+    warm = problem.warm
+    fixed = {k: np.asarray(warm.fixed[k]) for k in problem.deterministic}
+    return problem.with_fixed(fixed), {"deterministic_sites": list(problem.deterministic), "from": warm.source}
+
+
 def run_inference(
     problem: Problem, settings: InferSettings, progress: bool = True, checkpoint: Checkpoint = NO_CHECKPOINT
 ) -> RunResult:
@@ -55,7 +64,8 @@ def run_inference(
         # a last-layer approximation (Daxberger et al. 2021): hidden layers at the MAP
         problem = replace(problem, deterministic=tuple(dict.fromkeys(problem.deterministic + problem.hidden)))
     if problem.deterministic and not problem.fixed:
-        problem, pb_info = fit_deterministic(problem, settings)
+        kept = problem.warm is not None and bool(problem.warm.fixed)
+        problem, pb_info = held_from_previous(problem) if kept else fit_deterministic(problem, settings)
     # multi-host: run this process's chains, then gather all of them (no-ops on one process)
     local = distributed.local_problem(problem, settings.method, settings.chains)
     run = importlib.import_module(backend.module).run

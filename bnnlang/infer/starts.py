@@ -52,7 +52,7 @@ from numpyro.infer.util import unconstrain_fn
 from . import messages
 from .devices.chains import chain_mesh, on_devices, pad_chains
 from .driver import masked_scan, run_chunks
-from .problem import Problem, base_distribution, decentered
+from .problem import Problem, decentered
 from .progress import Progress
 
 SPLIT_FOLD = 2**30  # fold_in(key, SPLIT_FOLD) draws the hold-out split (member ids stay far below it)
@@ -439,13 +439,4 @@ def fan_in_start(problem: Problem, draw: dict[str, jnp.ndarray], key: jax.Array)
 
 def _loc_scale(problem: Problem, draw: dict[str, jnp.ndarray]) -> dict[str, tuple[jnp.ndarray, jnp.ndarray]]:
     """Each non-centred site's loc and scale at the hyperparameters in `draw` (unconstrained)."""
-    values = problem.constrain(draw)
-    tr = handlers.trace(handlers.substitute(problem.plain_model, data=values)).get_trace(**problem.data)
-    out = {}
-    for site in problem.noncentered:
-        if decentered(site) not in draw:  # held fixed (conditioned): not sampled, nothing to start
-            continue
-        fn = base_distribution(tr[site]["fn"])
-        shape = jnp.shape(draw[decentered(site)])
-        out[site] = (jnp.broadcast_to(fn.loc, shape), jnp.broadcast_to(fn.scale, shape))
-    return out
+    return problem.loc_scale(problem.constrain(draw))

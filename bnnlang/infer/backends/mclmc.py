@@ -67,7 +67,7 @@ class Phases:
         return cls(warmup - n2 - retune - n3, n2, retune, n3)
 
 
-def initial_carry(z0: np.ndarray, member_keys: np.ndarray, L: float, step_size: float) -> Carry:
+def initial_carry(z0: np.ndarray, member_keys: np.ndarray, L: float | np.ndarray, step_size: float) -> Carry:
     """Members' starting carry [K, ...] built on the host: a random unit momentum, log density and gradient 0.
 
     The log density and gradient are filled in by `segment` called once with step size 0 (the integrator then
