@@ -18,17 +18,18 @@ Every model is a .bnn file run through `Model.run`, as a user would. Results: be
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from provenance import provenance  # noqa: E402
 
 from bnnlang.api import Model  # noqa: E402
 
@@ -151,14 +152,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sparse = sparse_vs_exact(args.n, ms, args.quick, Path(tmp))
     dkl = dkl_vs_rbf(args.quick)
-    import jax
 
     text = "\n\n".join(
         [
             "# GP benchmarks",
-            f"Written by `benchmarks/gp.py`{' --quick' if args.quick else ''} on {datetime.now():%Y-%m-%d %H:%M}; "
-            f"{platform.machine()}, {jax.devices()[0].platform}, JAX {jax.__version__}. Wall s: `Model.run`, "
-            "compilation included, on a shared 2-core machine.",
+            provenance(
+                f"Written by `benchmarks/gp.py`{' --quick' if args.quick else ''}. Wall s: `Model.run`, "
+                "compilation included, on a shared 2-core machine."
+            ),
             f"## Sparse GP (SVI) against the exact GP (NUTS), N = {args.n}",
             "y = sin(3x) + 0.3 sin(11x) + N(0, 0.2^2), x ~ U(-3, 3); 1000 test points. The best possible test LL "
             f"(the true function and noise) is {-0.5 * np.log(2 * np.pi * 0.04) - 0.5:.3f}.",
