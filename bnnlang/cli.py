@@ -114,6 +114,11 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _backends_with(feature: str) -> str:
+    """The backends whose registry entry has `feature` (a flag of `Backend`), for help texts."""
+    return ", ".join(n for n, b in BACKENDS.items() if getattr(b, feature))
+
+
 def _run_parser(r: argparse.ArgumentParser) -> None:
     r.add_argument("model", nargs="?", help="the .bnn model (not with --resume)")
     r.add_argument("--data", help="CSV (header names the data variables), NPZ or Parquet")
@@ -121,17 +126,15 @@ def _run_parser(r: argparse.ArgumentParser) -> None:
     r.add_argument(
         "--resume",
         metavar="RUN",
-        help="finish an interrupted run: "
-        + ", ".join(n for n, b in BACKENDS.items() if b.checkpoints)
-        + " from their last checkpoint, the others from the start",
+        help=f"finish an interrupted run: {_backends_with('checkpoints')} from their last checkpoint, the others "
+        "from the start",
     )
     r.add_argument("--backend", help=f"{', '.join(BACKENDS)} (default: the model's infer statement, else nuts)")
     r.add_argument(
         "--init-from",
         metavar="RUN",
         help="start from this earlier run's posterior, with a short warmup (the same model on new or more data; "
-        + ", ".join(n for n, b in BACKENDS.items() if b.warm_starts)
-        + ")",
+        f"{_backends_with('warm_starts')})",
     )
     for flag in SETTING_FLAGS:
         r.add_argument(f"--{flag}", dest=flag.replace("-", "_"), help=argparse.SUPPRESS)

@@ -134,3 +134,18 @@ def load_benchmark(name: str):
 def bnnc_argv(*args: str) -> list[str]:
     """`bnnc ARGS` as a subprocess command with this interpreter (no reliance on the entry point being on PATH)."""
     return [sys.executable, "-c", "from bnnlang.cli import entry; entry()", *args]
+
+
+def record_mcmc_inits(monkeypatch) -> list:
+    """The `init_params` of every NumPyro `MCMC.run` call from now on (the list fills as runs happen)."""
+    from numpyro.infer import MCMC
+
+    seen: list = []
+    original = MCMC.run
+
+    def spy(self, rng_key, *args, init_params=None, **kwargs):
+        seen.append(init_params)
+        return original(self, rng_key, *args, init_params=init_params, **kwargs)
+
+    monkeypatch.setattr(MCMC, "run", spy)
+    return seen

@@ -13,6 +13,7 @@ from models import (
     linreg_draws,
     linreg_posterior,
     mlp_1d_source,
+    record_mcmc_inits,
     save_linreg_data,
     sin_data,
     write_xy_csv,
@@ -78,19 +79,11 @@ def test_mile_report_judges_members_one_by_one(tmp_path, capsys) -> None:
 
 
 def test_nuts_chains_start_at_the_ensemble_members(linreg_data, monkeypatch) -> None:
-    from numpyro.infer import MCMC
 
     from bnnlang.infer.backends import nuts
     from bnnlang.infer.starts import fit_ensemble
 
-    seen = []
-    original = MCMC.run
-
-    def spy(self, rng_key, *args, init_params=None, **kwargs):
-        seen.append(init_params)
-        return original(self, rng_key, *args, init_params=init_params, **kwargs)
-
-    monkeypatch.setattr(MCMC, "run", spy)
+    seen = record_mcmc_inits(monkeypatch)
     model = Model.from_source(LINREG_SOURCE)
     run = model.run(linreg_data, chains=1, warmup=50, samples=50, init="ensemble", map_steps=300, seed=5)
     assert run.summary["run"]["ensemble"]["members"] == 1

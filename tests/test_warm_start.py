@@ -13,7 +13,7 @@ import json
 import jax
 import numpy as np
 import pytest
-from models import LINREG_SOURCE, linreg_draws, linreg_posterior, save_linreg_data
+from models import LINREG_SOURCE, linreg_draws, linreg_posterior, record_mcmc_inits, save_linreg_data
 
 from bnnlang.api import Model
 from bnnlang.check.settings import warm_warmup
@@ -75,19 +75,11 @@ def test_a_warm_update_matches_the_closed_form_of_all_rows(first, rows) -> None:
 def test_chains_start_at_the_previous_chains_last_draws(monkeypatch, rows) -> None:
     """Chain c starts at the last draw of previous chain c mod 2, on the unconstrained scale (s through its log), with
     that chain's step size; after one transition it is still near there, where a cold start is far away."""
-    from numpyro.infer import MCMC
 
     y = 5.0 + 0.5 * rows  # far from the uniform starts in (-0.5, 0.5): mu ~ 5.5, s ~ 0.5
     model = Model.from_source(LOCATION_SCALE)
     previous = model.run({"y": y[:30]}, chains=2, warmup=200, samples=100, seed=3)
-    seen = []
-    original = MCMC.run
-
-    def spy(self, rng_key, *args, init_params=None, **kwargs):
-        seen.append(init_params)
-        return original(self, rng_key, *args, init_params=init_params, **kwargs)
-
-    monkeypatch.setattr(MCMC, "run", spy)
+    seen = record_mcmc_inits(monkeypatch)
     warm = model.run({"y": y}, init=previous, chains=3, warmup=0, samples=1, seed=4)
     last = {k: previous.idata.posterior[k].values[:, -1] for k in ("mu", "s")}
     steps = previous.idata.sample_stats["step_size"].values[:, -1]
