@@ -97,9 +97,9 @@ def fixed_of(run: Run) -> dict[str, Any]:
     """The previous run's point-estimated sites (partially Bayesian networks), empty when it had none."""
     import numpy as np
 
-    if "fixed" not in run.idata.groups():
-        return {}
-    return {k: np.asarray(v.values) for k, v in run.idata["fixed"].data_vars.items()}
+    from ..posterior.predict import fixed_values
+
+    return {k: np.asarray(v) for k, v in fixed_values(run.idata).items()}
 
 
 def check_same_sites(problem: Problem, run: Run) -> None:
