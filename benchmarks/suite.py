@@ -51,7 +51,13 @@ SUITE: tuple[Bench, ...] = (
         "nuts_overhead", "nuts_overhead.py", "NUTS per leapfrog against hand-written NumPyro; predictive ESS/s", "-o"
     ),
     Bench("refits", "refits.py", "a loop of NUTS refits in one process: time against sampling, memory, compiles", "-o"),
-    Bench("scaling", "scaling.py", "SG-HMC and SVI per-step time and memory against width and N; NUTS against N", "-o"),
+    Bench(
+        "scaling",
+        "scaling.py",
+        "SG-HMC and SVI per-step time and memory against width and N; NUTS against N",
+        "-o",
+        quick=False,  # nine fresh processes, 3-4 minutes even --quick: tests/test_benchmark_suite.py runs it -m slow
+    ),
     Bench("uci", "uci.py", "UCI regression, every backend, beside published results", full_args=("--splits", "all")),
     Bench("pymc", "pymc_compare.py", "the same BNN in PyMC (NUTS, ADVI) and in bnnlang", "-o"),
     Bench("backends_1d", "backends_1d.py", "each backend's defaults on the 1-D gap example", "-o", quick=False),

@@ -93,6 +93,7 @@ def test_a_kept_sampler_sees_the_new_data(example) -> None:
     assert 2.7 < shift < 3.3, shift
 
 
+@pytest.mark.long  # ~30 s: run by CI with the other long checks (README's test command stays under 10 min)
 def test_samplers_kept_are_bounded(example) -> None:
     model, data = example
     nuts._samplers.clear()

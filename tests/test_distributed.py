@@ -170,6 +170,7 @@ def test_coordinator_auto_without_a_launcher_is_a_user_error(workdir):
 # -- two processes on localhost ------------------------------------------------------
 
 
+@pytest.mark.long  # ~30 s: run by CI with the other long checks (README's test command stays under 10 min)
 def test_two_processes_equal_one_process_chain_by_chain(workdir, reference):
     if not _gloo_available():
         pytest.skip("this jaxlib has no gloo CPU collectives: multi-process CPU runs cannot gather")

@@ -148,6 +148,7 @@ def test_predictions_and_held_out_density_come_back_in_data_units(files, templat
     assert rmse < 0.5 * sy
 
 
+@pytest.mark.long  # ~30 s: run by CI with the other long checks (README's test command stays under 10 min)
 def test_cli_run_predict_and_report_speak_data_units(files, tmp_path, capsys):
     model = tmp_path / "scaled.bnn"
     model.write_text(NET.format(s=" standardized", lik="Normal(mlp(x), sigma)"))
