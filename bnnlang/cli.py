@@ -103,6 +103,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--open", action="store_true", help="open the HTML report in a browser")
 
+    m = command("compare", "rank runs of models fit to the same data by PSIS-LOO (elpd_loo, stacking weights)")
+    m.add_argument("runs", nargs="+", metavar="RUN", help="two or more run directories written by `bnnc run`")
+    m.add_argument(
+        "-o", "--out", metavar="DIR", help="where to write compare.md and compare.json (default: the runs' folder)"
+    )
+
+    q = command("prior", "prior predictive check: what the priors imply at the data, before fitting", seeded)
+    q.add_argument("model")
+    q.add_argument("--data", required=True, help="the training data (inputs and observed outputs)")
+    q.add_argument("--draws", type=int, default=200, help="joint prior draws (default 200)")
+
     g = command(
         "fit-prior", "fit a network's per-layer prior scales to its function-space GP prior; write a module", seeded
     )
@@ -122,7 +133,10 @@ def _backends_with(feature: str) -> str:
 def _run_parser(r: argparse.ArgumentParser) -> None:
     r.add_argument("model", nargs="?", help="the .bnn model (not with --resume)")
     r.add_argument("--data", help="CSV (header names the data variables), NPZ or Parquet")
-    r.add_argument("-o", "--out", help="run directory (default runs/<model name>)")
+    r.add_argument(
+        "-o", "--out", help="run directory (default: runs/<model name>, or runs/<model name>-2, ... if taken)"
+    )
+    r.add_argument("--replace", action="store_true", help="replace the run already in --out (default: refuse)")
     r.add_argument(
         "--resume",
         metavar="RUN",
@@ -247,6 +261,7 @@ def cmd_compile(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from .api.rundir import free_folder
     from .infer.devices.cluster import cluster_from
 
     cluster = cluster_from(args.coordinator, args.num_processes, args.process_id)
@@ -264,11 +279,11 @@ def cmd_run(args) -> int:
         overrides["init"] = Path(args.init_from)
     plan = model.plan(args.data, processes=cluster.num_processes if cluster else 1, **overrides)
     _start_jax(plan.settings.chains, args.x64, cluster)
-    out = Path(args.out) if args.out else Path("runs") / Path(args.model).stem
+    out = Path(args.out) if args.out else free_folder(Path("runs") / Path(args.model).stem)
     warm = f", starting from {args.init_from}" if args.init_from else ""
     _say(args, f"bnnc: {plan.settings.backend.describe(plan.settings.values)} on {args.model}{warm}")
     try:
-        run = plan.run(out, progress=not args.quiet)
+        run = plan.run(out, progress=not args.quiet, replace=args.replace)
     except KeyboardInterrupt:
         _interrupted(out)
         return 130
@@ -447,6 +462,29 @@ def _write_report(run, report, folder: Path | None, strict: bool, open_page: boo
     return 1 if strict and not report.ok else 0
 
 
+def cmd_compare(args) -> int:
+    import os
+
+    from .api.compare import compare_runs
+
+    comparison = compare_runs(args.runs)
+    sys.stdout.write(comparison.text())
+    sys.stdout.flush()
+    folder = Path(args.out) if args.out else Path(os.path.commonpath([Path(r).resolve().parent for r in args.runs]))
+    md, js = comparison.write(folder)
+    _say(args, f"bnnc: wrote {md} and {js.name}")
+    return 0
+
+
+def cmd_prior(args) -> int:
+    model = _load(args.model, args)
+    result = model.prior_predictive(args.data, draws=args.draws, seed=args.seed)
+    print(result.table())
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
 def cmd_fit_prior(args) -> int:
     from .api.rundir import write_text_atomic
     from .priors.fit import context_points, fit_prior
@@ -477,7 +515,9 @@ COMMANDS = {
     "run": cmd_run,
     "predict": cmd_predict,
     "report": cmd_report,
+    "compare": cmd_compare,
     "fit-prior": cmd_fit_prior,
+    "prior": cmd_prior,
 }
 
 

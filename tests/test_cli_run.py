@@ -109,12 +109,56 @@ def test_failed_run_keeps_previous_directory(run_dir, workdir, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(summary_mod, "summarize", boom)
-    code = main(
-        ["run", str(workdir / "m.bnn"), "--data", str(workdir / "d.csv"), "-o", str(run_dir), "-q", "--seed", "9"]
-    )
+    args = ["run", str(workdir / "m.bnn"), "--data", str(workdir / "d.csv"), "-o", str(run_dir), "-q", "--seed", "9"]
+    code = main([*args, "--replace"])
     assert code == 130
     assert (run_dir / "summary.json").read_text() == before
     assert not [p for p in run_dir.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_a_second_run_never_replaces_the_first(workdir, tmp_path, monkeypatch, capsys):
+    """Without -o a new run takes the next free folder; -o at a run refuses before sampling unless --replace;
+    -o at a folder of other files always refuses (promoting the stage there would delete them)."""
+    monkeypatch.chdir(tmp_path)
+    quick = ["--data", str(workdir / "d.csv"), "-q", "--warmup", "20", "--samples", "10"]
+    model = str(workdir / "m.bnn")
+    assert main(["run", model, *quick]) == 0
+    first = tmp_path / "runs" / "m"
+    assert main(["report", str(first), "-q"]) == 0
+    kept = {p.name: p.read_bytes() for p in first.iterdir()}
+    assert "report.html" in kept
+
+    assert main(["run", model, *quick, "--seed", "2"]) == 0  # another run of the same model: its own folder
+    assert (tmp_path / "runs" / "m-2" / "posterior.nc").is_file()
+    assert {p.name: p.read_bytes() for p in first.iterdir()} == kept
+    capsys.readouterr()
+
+    assert main(["run", model, *quick, "-o", str(first)]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a run" in err and "--replace" in err and "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in first.iterdir()} == kept
+    assert sorted(p.name for p in first.parent.iterdir()) == ["m", "m-2"]  # nothing staged, nothing sampled
+
+    assert main(["run", model, *quick, "-o", str(first), "--seed", "5", "--replace"]) == 0
+    assert (first / "posterior.nc").read_bytes() != kept["posterior.nc"] and not (first / "report.html").exists()
+
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "thesis.tex").write_text("keep me")
+    for extra in ([], ["--replace"]):
+        assert main(["run", model, *quick, "-o", str(other), *extra]) == 2
+        assert "not a bnnlang run directory" in capsys.readouterr().err
+    assert [p.name for p in other.iterdir()] == ["thesis.tex"]
+
+
+def test_api_refuses_to_replace_a_run(run_dir, workdir):
+    from bnnlang import load
+    from bnnlang.errors import BnnError
+
+    before = (run_dir / "posterior.nc").read_bytes()
+    with pytest.raises(BnnError, match="already holds a run"):
+        load(workdir / "m.bnn").run(workdir / "d.csv", out=run_dir, warmup=20, samples=10)
+    assert (run_dir / "posterior.nc").read_bytes() == before
 
 
 def test_predict_refuses_incomplete_run_dir(tmp_path, capsys):

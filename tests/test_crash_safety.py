@@ -58,8 +58,21 @@ class Sandbox:
         font list, ArviZ's once-a-day notice)."""
         return {str(p.relative_to(self.root)) for p in self.root.rglob("*")}
 
+    def run_cli(self, out: Path) -> list[str]:
+        """`--replace`: where a previous run is in place, the killed run was replacing it (asked to)."""
+        return [
+            "run",
+            str(self.inputs / "m.bnn"),
+            "--data",
+            str(self.inputs / "d.csv"),
+            "-o",
+            str(out),
+            "-q",
+            "--replace",
+        ]
+
     def run_args(self, out: Path) -> list[str]:
-        return bnnc_argv("run", str(self.inputs / "m.bnn"), "--data", str(self.inputs / "d.csv"), "-o", str(out), "-q")
+        return bnnc_argv(*self.run_cli(out))
 
     def call(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -153,7 +166,7 @@ def _scenario(tmp_path: Path, baseline: dict, moment: str | float, previous: boo
     else:
         assert res.returncode == 2, res.stderr
         assert "already complete" in res.stderr or "no interrupted run" in res.stderr
-        res = box.call("run", str(box.inputs / "m.bnn"), "--data", str(box.inputs / "d.csv"), "-o", str(out), "-q")
+        res = box.call(*box.run_cli(out))
         assert res.returncode == 0, res.stderr
 
     # 3. the finished run is the uninterrupted one, with no temporary file in it and nothing left beside it

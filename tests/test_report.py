@@ -17,6 +17,7 @@ from models import LINREG_SOURCE, save_linreg_data
 import bnnlang
 from bnnlang.api import Model, open_run
 from bnnlang.cli import main
+from bnnlang.diagnose.html import render
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "regression_1d.bnn"
@@ -36,6 +37,13 @@ def gap_report(gap_run):
     report = gap_run.report(DATA / "regression_1d_test.csv", DATA / "regression_1d_ood.csv")
     gap_run.write_report(report)
     return report
+
+
+def test_report_has_psis_loo_of_every_training_point(gap_report) -> None:
+    s = gap_report.content["loo"]
+    assert s["points"] == 100 and s["k_good"] + s["k_high"] + s["k_very_high"] == 100 and not s["mixture_of_modes"]
+    assert np.isfinite(s["elpd_loo"]) and 0 < s["p_loo"] < 100 and s["se"] > 0
+    assert "PSIS-LOO" in render(gap_report)
 
 
 def test_epistemic_variance_grows_in_the_gap_and_aleatoric_stays_at_the_noise(gap_report) -> None:

@@ -80,6 +80,30 @@ def unreadable_posterior(path: str, reason: object) -> BnnError:
     )
 
 
+def run_exists(path: str) -> BnnError:
+    return BnnError(
+        f"'{path}' already holds a run; a new run does not replace it unless asked.",
+        Location(path, 0),
+        "Choose another folder with -o (out=), or replace it with --replace (replace=True).",
+    )
+
+
+def interrupted_run_exists(path: str) -> BnnError:
+    return BnnError(
+        f"An interrupted run waits to be resumed at '{path}'; a new run would discard its checkpoint.",
+        Location(path, 0),
+        f"Finish it with: bnnc run --resume {path}; or choose another folder with -o, or discard it with --replace.",
+    )
+
+
+def not_a_run_folder(path: str) -> BnnError:
+    return BnnError(
+        f"'{path}' exists and is not a bnnlang run directory; a run never replaces other files.",
+        Location(path, 0),
+        "Choose a new or empty folder with -o (out=).",
+    )
+
+
 def already_complete(path: str) -> BnnError:
     return BnnError(f"The run '{path}' is already complete.", Location(path, 0), "Nothing to resume.")
 
@@ -149,6 +173,28 @@ def resume_warm_in_memory(path: str, source: str) -> BnnError:
         "line.",
         Location(path, 0),
         "Run it again from Python with the same previous run: model.run(data, init=previous, out=...).",
+    )
+
+
+def compare_needs_two() -> UsageError:
+    return UsageError(
+        "Comparison needs at least two runs.", "Give two or more run directories: bnnc compare RUN RUN ..."
+    )
+
+
+def compare_other_data(path: str, first: str, what: str) -> BnnError:
+    return BnnError(
+        f"The run '{path}' was fit to other data than '{first}': it {what}.",
+        Location(path, 0),
+        "LOO compares models on the same observed data; run each model on the same data file.",
+    )
+
+
+def no_log_likelihood(path: str) -> BnnError:
+    return BnnError(
+        f"The run '{path}' saved no pointwise log-likelihood, which LOO needs.",
+        Location(path, 0),
+        "Run the model again with this version of bnnlang.",
     )
 
 

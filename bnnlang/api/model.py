@@ -10,13 +10,14 @@ them (the device count must be set before JAX is first imported).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property, partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..check.checker import check
 from ..check.data import BoundData, load_data
@@ -32,7 +33,10 @@ from ..syntax.parser import parse
 from ..version import __version__
 from . import messages, warm
 from .run import DataSource, Run
-from .rundir import RunRecord, RunWriter
+from .rundir import RunRecord, RunWriter, check_target
+
+if TYPE_CHECKING:
+    from ..priors.predictive import PriorPredictive
 
 
 def read_source(path: str | Path) -> str:
@@ -53,7 +57,7 @@ def read_source(path: str | Path) -> str:
         raise messages.model_not_utf8(undecodable_byte(spath, raw, err), raw[err.start]) from None
     nul = first_nul(spath, text)
     if nul is not None:
-        raise messages.model_has_nul(replace(nul, source_line=nul.source_line.replace("\x00", " ")))
+        raise messages.model_has_nul(dataclasses.replace(nul, source_line=nul.source_line.replace("\x00", " ")))
     if not text.strip():
         raise messages.empty_model(spath)
     return text
@@ -131,15 +135,31 @@ class Model:
         return RunPlan(self, settings, bound, rows, previous)
 
     def run(
-        self, data: DataSource, out: str | Path | None = None, progress: bool = False, resume: bool = False, **overrides
+        self,
+        data: DataSource,
+        out: str | Path | None = None,
+        progress: bool = False,
+        resume: bool = False,
+        replace: bool = False,
+        **overrides,
     ) -> Run:
         """Check the data and settings, then run the backend; with `out`, also write a run directory.
 
-        With `resume`, a checkpoint left in `out`'s stage by an interrupted run is picked up (SG-HMC and SVI);
-        the result equals an uninterrupted run. With `init` a previous run of this model (a `Run` or its
-        directory), the chains start from its posterior with a short warmup (NUTS, MILE; docs/inference.md).
+        A run in `out` already is refused before anything runs, unless `replace`. With `resume`, a checkpoint left
+        in `out`'s stage by an interrupted run is picked up (SG-HMC and SVI); the result equals an uninterrupted
+        run. With `init` a previous run of this model (a `Run` or its directory), the chains start from its
+        posterior with a short warmup (NUTS, MILE; docs/inference.md).
         """
-        return self.plan(data, **overrides).run(out, progress, resume)
+        return self.plan(data, **overrides).run(out, progress, resume, replace)
+
+    def prior_predictive(self, data: DataSource, draws: int = 200, seed: int = 0) -> PriorPredictive:
+        """What the prior implies at the data's inputs, before any fitting (`bnnc prior`, priors/predictive.py):
+        the prior functions' spread against the data's sd, or how often a classifier's prior is saturated."""
+        from ..priors.predictive import prior_predictive
+
+        kwargs = self.data(data).model_kwargs(self.checked)
+        kwargs.update(self.scaling(kwargs))
+        return prior_predictive(self.module, self.checked, kwargs, draws, seed)
 
     # -- what the generated model function takes ------------------------------------------------------------
     def problem(self, bound: BoundData, settings: InferSettings | None = None, rows: RowPlan | None = None):
@@ -212,8 +232,11 @@ class RunPlan:
             bnnlang_version=__version__,
         )
 
-    def run(self, out: str | Path | None = None, progress: bool = False, resume: bool = False) -> Run:
-        """Compile and run; with `out`, write the run directory (only process 0 of a multi-host run writes)."""
+    def run(
+        self, out: str | Path | None = None, progress: bool = False, resume: bool = False, replace: bool = False
+    ) -> Run:
+        """Compile and run; with `out`, write the run directory (only process 0 of a multi-host run writes).
+        What `out` holds is replaced only with `replace` (checked before anything runs)."""
         from ..diagnose.summary import summarize
         from ..infer.checkpoint import NO_CHECKPOINT, Checkpoint, fingerprint
         from ..infer.devices.distributed import is_writer
@@ -221,12 +244,14 @@ class RunPlan:
         from ..infer.run import run_inference
         from ..posterior.arviz import from_result
 
+        if out is not None and not resume:
+            check_target(Path(out), replace)
         start_platform()
         enable_compilation_cache()
         t0 = time.perf_counter()
         problem = self.model.problem(self.data, self.settings, self.rows)
         if self.previous is not None:  # refuses a previous run of another model before anything runs
-            problem = replace(problem, warm=warm.warm_start(problem, self.previous))
+            problem = dataclasses.replace(problem, warm=warm.warm_start(problem, self.previous))
         record = self.record(problem)
         timings = {"load_program_s": time.perf_counter() - t0}
 

@@ -17,6 +17,7 @@ from .rundir import RunRecord
 if TYPE_CHECKING:
     from ..diagnose.report import Report
     from ..diagnose.thresholds import Thresholds
+    from ..priors.predictive import PriorPredictive
 
 # What predictions may be given as data: a file, a mapping of arrays, a pandas DataFrame, or data already bound.
 DataSource = Any
@@ -131,8 +132,16 @@ class Run:
             version=r.bnnlang_version,
             traces=self.traces,
             path=str(self.path) if self.path is not None else "",
+            prior_predictive=None if self.model.checked.gps else self.prior_predictive(seed=seed).as_json(),
         )
         return build(inputs, test, ood, thresholds or Thresholds(), seed)
+
+    def prior_predictive(self, draws: int = 200, seed: int = 0) -> PriorPredictive:
+        """The prior predictive check (`bnnc prior`) on the training data the run stored, so no data file is
+        needed: what the priors implied before this posterior was fitted."""
+        from ..diagnose.predictive import training_data
+
+        return self.model.prior_predictive(training_data(self.idata, self.record.dims), draws, seed)
 
     def write_report(self, report: Report, folder: str | Path | None = None) -> tuple[Path, Path]:
         """report.html and report.json into the run directory (or `folder`), each written atomically."""

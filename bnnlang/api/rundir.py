@@ -133,6 +133,39 @@ def is_complete(folder: Path) -> bool:
     return all((Path(folder) / f).is_file() for f in REQUIRED)
 
 
+def taken(folder: Path) -> bool:
+    """Something a new run would replace: a file, a folder that is not empty, or an interrupted run's checkpoint."""
+    folder = Path(folder)
+    occupied = folder.is_file() or (folder.is_dir() and any(folder.iterdir()))
+    return occupied or (stage_dir(folder) / CHECKPOINT).is_file()
+
+
+def free_folder(base: Path) -> Path:
+    """`base`, else `base-2`, `base-3`, ...: the first a new run would not replace (the default run folder)."""
+    base = Path(base)
+    candidate, n = base, 1
+    while taken(candidate):
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+def check_target(target: Path, replace: bool) -> None:
+    """Refuse, before anything runs, to write where a run would replace something not asked to be replaced.
+
+    A complete run or an interrupted one is replaced only with `replace`; anything else (a file, a folder of other
+    files, a partial run) never is: promoting the stage would delete it.
+    """
+    target = Path(target)
+    if (stage_dir(target) / CHECKPOINT).is_file() and not replace:
+        raise messages.interrupted_run_exists(str(target))
+    if not taken(target) or (target.is_dir() and is_complete(target) and replace):
+        return
+    if target.is_dir() and is_complete(target):
+        raise messages.run_exists(str(target))
+    raise messages.not_a_run_folder(str(target))
+
+
 def promote(target: Path) -> None:
     """Rename the stage into place, replacing the run that was there (and any left by a killed promotion)."""
     target = Path(target)

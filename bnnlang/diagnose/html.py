@@ -88,6 +88,8 @@ def render(report: Report) -> str:
     parts = _header(c)
     parts += _predictions(c, fig)
     parts += _predictive_checks(c, fig)
+    parts += _prior_predictive(c.get("prior_predictive"))
+    parts += _loo(c.get("loo"))
     parts += _convergence(c["convergence"], fig)
     rest = fig("")
     if rest:
@@ -172,6 +174,46 @@ def _predictive_checks(c: dict[str, Any], fig: _Figures) -> list[str]:
             cov = ppc["in_sample_coverage"]
             parts.append(_table([f"in-sample coverage {float(k):.0%}" for k in cov], [list(cov.values())]))
     parts.append(fig("ppc_"))
+    return parts
+
+
+def _prior_predictive(prior: dict[str, Any] | None) -> list[str]:
+    """What the priors implied at the training inputs before fitting (`bnnc prior`); rows that warn are marked."""
+    if not prior:
+        return []
+    parts = ["<h2>Prior predictive check (training inputs, before fitting)</h2>"]
+    head = ["output", "scale", "prior function spread", "data sd", "ratio", "saturated", "warning"]
+    outputs = prior["outputs"].values()
+    keys = ("name", "scale", "function_sd", "data_sd", "ratio", "saturated")
+    rows = [[o[k] for k in keys] + [o["warning"] or ""] for o in outputs]
+    parts.append(_table(head, rows, ["warnrow" if o["warning"] else "" for o in outputs]))
+    t = prior["thresholds"]
+    parts.append(
+        f'<p class="muted">{prior["draws"]} joint prior draws. The spread is the sd over draws of the '
+        "likelihood's mean, root mean square over rows; a ratio to the data's sd beyond "
+        f"{t['scale_factor']:g}x either way, or more than {t['saturated_max']:.0%} of class predictions above "
+        f"p = {t['confident_p']:g}, is flagged.</p>"
+    )
+    return parts
+
+
+def _loo(loo: dict[str, Any] | None) -> list[str]:
+    if not loo:
+        return []
+    parts = ["<h2>Leave-one-out predictive accuracy (PSIS-LOO)</h2>"]
+    rows = [[loo["elpd_loo"], loo["se"], loo["p_loo"], loo["points"], loo["k_good"], loo["k_high"], loo["k_very_high"]]]
+    head = ["elpd_loo", "se", "p_loo", "points", "k̂ ≤ 0.7", "0.7 < k̂ ≤ 1", "k̂ > 1"]
+    parts.append(_table(head, rows, ["warnrow" if loo["k_high"] + loo["k_very_high"] else ""]))
+    text = "Compare runs of other models on the same data with: bnnc compare RUN RUN ..."
+    if loo["flagged_points"]:
+        worst = ", ".join(str(i) for i in loo["flagged_points"][:10])
+        text = (
+            f"Points with k̂ &gt; 0.7 (unreliable estimates; worst first, row numbers from 0): {_e(worst)}. "
+            "Refit without them or use K-fold cross-validation before trusting elpd_loo. " + text
+        )
+    if loo["mixture_of_modes"]:
+        text += " Chains started from ensemble members: this is the LOO of their equal-weight mixture."
+    parts.append(f'<p class="muted">{text}</p>')
     return parts
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from ..check.backends import BACKENDS
 from ..check.data import BoundData
 from ..check.model import CheckedModel
-from . import metrics, plots
+from . import loo, metrics, plots
 from .fit import fit_checks
 from .predictive import (
     Predictive,
@@ -69,6 +69,7 @@ class ReportInputs:
     version: str | None = None
     traces: dict[str, np.ndarray] = field(default_factory=dict)
     path: str = ""
+    prior_predictive: dict[str, Any] | None = None  # priors/predictive.py's JSON (a later stage computes it)
 
 
 @dataclass
@@ -130,6 +131,9 @@ def build(
     figures += _trace_figures(idata)
     _predictive_content(run, train, test, ood, train_pred, test_pred, content, figures, seed)
     verdict.checks += _fit(run, train, test, train_pred, test_pred, content, seed)
+    result = loo.elpd(idata, within_chains=members)
+    content["loo"] = loo.summary(result, members) if result is not None else None
+    content["prior_predictive"] = run.prior_predictive
     content["verdict"] = verdict.as_dict()
     if members:
         content["verdict"]["note"] = (
