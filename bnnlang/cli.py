@@ -452,6 +452,8 @@ def _write_report(run, report, folder: Path | None, strict: bool, open_page: boo
         for name, m in report.content.get("test", {}).items():
             keys = ("accuracy", "nll", "brier", "ece") if m["kind"] == "classification" else ("rmse", "nlpd")
             print(f"bnnc: held out {name}: " + ", ".join(f"{k} {m[k]:.4g}" for k in keys), file=sys.stderr)
+            if "reading" in m:
+                print(f"bnnc: held out {name}: {m['reading']}", file=sys.stderr)
         for name, o in report.content.get("ood", {}).items():
             print(f"bnnc: OOD {name}: AUROC {o['auroc']:.3f} ({o['score']})", file=sys.stderr)
         print(f"bnnc: wrote {page} and {data.name}", file=sys.stderr)

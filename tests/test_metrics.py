@@ -15,6 +15,7 @@ from bnnlang.diagnose.metrics import (
     brier,
     calibration_bins,
     classification_nll,
+    confidence_reading,
     expected_calibration_error,
     interval_coverage,
     nlpd,
@@ -193,6 +194,23 @@ def test_ece_zero_when_calibrated():
     labels = np.array([0] * 8 + [1] * 2 + [1] * 3 + [0])
     assert expected_calibration_error(labels, probs) == pytest.approx(0.0, abs=1e-12)
     assert calibration_bins(labels, probs)["count"].sum() == 14
+
+
+def test_confidence_reading_says_over_under_or_calibrated():
+    """Simulated labels drawn from known class probabilities: honest, sharpened and flattened predictions."""
+    rng = np.random.default_rng(0)
+    p_true = rng.uniform(0.5, 1.0, 4000)
+    labels = (rng.uniform(size=p_true.size) > p_true).astype(int)  # class 0 with probability p_true
+
+    def probs(p):
+        return np.column_stack([p, 1 - p])
+
+    honest = confidence_reading(labels, probs(p_true))
+    sharp = confidence_reading(labels, probs(0.5 + 0.5 * np.sqrt(2 * p_true - 1)))
+    flat = confidence_reading(labels, probs(0.5 + 0.5 * (2 * p_true - 1) ** 2))
+    assert honest["reading"].startswith("calibrated") and abs(honest["confidence_gap"]) < 2 * honest["gap_se"]
+    assert sharp["reading"].startswith("over-confident") and sharp["confidence_gap"] > 0.03
+    assert flat["reading"].startswith("under-confident") and flat["confidence_gap"] < -0.03
 
 
 def test_classification_shape_checks():

@@ -145,6 +145,7 @@ def _predictions(c: dict[str, Any], fig: _Figures) -> list[str]:
                 parts.append(
                     _table(["accuracy", "NLL", "Brier", "ECE"], [[m["accuracy"], m["nll"], m["brier"], m["ece"]]])
                 )
+                parts.append(f"<p>Calibration: {_e(m['reading'])}.</p>")
             else:
                 cov = m["coverage"]
                 parts.append(

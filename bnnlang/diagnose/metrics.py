@@ -13,6 +13,7 @@ whose shapes would silently broadcast against each other are checked and refused
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -196,6 +197,28 @@ def expected_calibration_error(labels: Any, probs: Any, bins: int = 10) -> float
     full = count > 0
     gaps = np.abs(table["accuracy"][full] - table["confidence"][full])
     return float(np.sum(count[full] / count.sum() * gaps))
+
+
+def confidence_reading(labels: Any, probs: Any) -> dict[str, Any]:
+    """The reliability diagram read out in words: mean top-label confidence against accuracy.
+
+    Their difference, averaged over rows, is over-confidence (> 0) or under-confidence (< 0); it is called
+    either only when it exceeds twice its standard error over rows, so a small test set is not over-read.
+    """
+    labels, probs = _labels_probs(labels, probs)
+    confidence = np.max(probs, axis=1)
+    correct = (np.argmax(probs, axis=1) == labels).astype(float)
+    gap = confidence - correct
+    mean = float(np.mean(gap))
+    se = float(np.std(gap, ddof=1) / np.sqrt(gap.size)) if gap.size > 1 else math.inf
+    said = f"mean confidence {np.mean(confidence):.3f} against accuracy {np.mean(correct):.3f}"
+    if abs(mean) <= 2 * se:
+        words = f"calibrated: {said} (within 2 se, {2 * se:.3f})"
+    elif mean > 0:
+        words = f"over-confident: {said}; its probabilities are too close to 0 and 1"
+    else:
+        words = f"under-confident: {said}; its probabilities are too close to chance"
+    return {"mean_confidence": float(np.mean(confidence)), "confidence_gap": mean, "gap_se": se, "reading": words}
 
 
 # --- out-of-distribution separation -----------------------------------------------------------

@@ -281,6 +281,10 @@ def held_out(
             "nll": _num(metrics.classification_nll(labels, probs)),
             "brier": _num(metrics.brier(labels, probs)),
             "ece": _num(metrics.expected_calibration_error(labels, probs)),
+            **{
+                k: (_num(v) if isinstance(v, float) else v)
+                for k, v in metrics.confidence_reading(labels, probs).items()
+            },
             "calibration_bins": {k: [_num(v) for v in np.asarray(vals)] for k, vals in bins.items()},
         }
     reps = pred.flat("draws")

@@ -375,7 +375,8 @@ def _held_out(
                 Figure(
                     f"reliability_{name}",
                     f"Reliability diagram: {name} (held out)",
-                    f"Accuracy against confidence per bin; the diagonal is perfect calibration. ECE {m['ece']:.3f}.",
+                    f"Accuracy against confidence per bin; the diagonal is perfect calibration. ECE {m['ece']:.3f}; "
+                    f"{m['reading']}.",
                     plots.reliability(
                         np.asarray(b["confidence"], dtype=float),
                         np.asarray(b["accuracy"], dtype=float),
