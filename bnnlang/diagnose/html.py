@@ -89,6 +89,7 @@ def render(report: Report) -> str:
     parts += _predictions(c, fig)
     parts += _predictive_checks(c, fig)
     parts += _prior_predictive(c.get("prior_predictive"))
+    parts += _relevance(c.get("relevance"))
     parts += _loo(c.get("loo"))
     parts += _convergence(c["convergence"], fig)
     rest = fig("")
@@ -194,6 +195,24 @@ def _prior_predictive(prior: dict[str, Any] | None) -> list[str]:
         "likelihood's mean, root mean square over rows; a ratio to the data's sd beyond "
         f"{t['scale_factor']:g}x either way, or more than {t['saturated_max']:.0%} of class predictions above "
         f"p = {t['confident_p']:g}, is flagged.</p>"
+    )
+    return parts
+
+
+def _relevance(relevance: dict[str, list[dict[str, Any]]] | None) -> list[str]:
+    if not relevance:
+        return []
+    parts = ["<h2>Input relevance</h2>"]
+    for name, entries in relevance.items():
+        parts.append(f"<h3>{_e(name)}</h3>")
+        rows = [
+            [e["input"], e["relevance"], f"{_fmt(e['lo'])} – {_fmt(e['hi'])}", f"{e['share']:.0%}"] for e in entries
+        ]
+        parts.append(_table(["input", "sensitivity", "90% interval", "share"], rows))
+    parts.append(
+        '<p class="muted">Change of the predictive function (mean, or class probabilities) per input sd, averaged over '
+        "training rows, per posterior draw: a finite difference at ±0.1 sd. An input near 0 is one the fitted model "
+        "does not use.</p>"
     )
     return parts
 

@@ -32,6 +32,7 @@ from .predictive import (
     uncertainty,
     within_members,
 )
+from .relevance import input_relevance
 from .thresholds import Thresholds
 from .verdict import judge
 
@@ -131,6 +132,7 @@ def build(
     figures += _trace_figures(idata)
     _predictive_content(run, train, test, ood, train_pred, test_pred, content, figures, seed)
     verdict.checks += _fit(run, train, test, train_pred, test_pred, content, seed)
+    content["relevance"] = input_relevance(run.program, checked, idata, train, seed)
     result = loo.elpd(idata, within_chains=members)
     content["loo"] = loo.summary(result, members) if result is not None else None
     content["prior_predictive"] = run.prior_predictive
