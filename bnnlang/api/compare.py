@@ -59,9 +59,7 @@ def compare_runs(paths: Sequence[str | Path]) -> Comparison:
         _same_data(names[0], runs[0], name, run)
     results, described = {}, {}
     for name, run in zip(names, runs, strict=True):
-        chains = int(run.idata.posterior.sizes["chain"])
-        backend = BACKENDS[run.record.backend]
-        in_modes = backend.mcmc and chains > 1 and backend.chains_in_modes(run.record.settings)
+        in_modes = BACKENDS[run.record.backend].members(run.record.settings, int(run.idata.posterior.sizes["chain"]))
         result = loo.elpd(run.idata, in_modes)
         if result is None:
             raise messages.no_log_likelihood(str(run.path))

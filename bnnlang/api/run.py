@@ -111,6 +111,7 @@ class Run:
         """Diagnostics, predictive checks and, with `test`/`ood` data, calibration and OOD separation."""
         from ..diagnose.report import ReportInputs, build
         from ..diagnose.thresholds import Thresholds
+        from ..priors.predictive import covers
 
         if test is not None:
             test = self.prediction_inputs(test, require_observed=True)
@@ -132,7 +133,7 @@ class Run:
             version=r.bnnlang_version,
             traces=self.traces,
             path=str(self.path) if self.path is not None else "",
-            prior_predictive=None if self.model.checked.gps else self.prior_predictive(seed=seed).as_json(),
+            prior_predictive=self.prior_predictive(seed=seed).as_json() if covers(self.model.checked) else None,
         )
         return build(inputs, test, ood, thresholds or Thresholds(), seed)
 

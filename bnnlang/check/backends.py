@@ -226,6 +226,11 @@ class Backend:
     # can start from a previous run's posterior (`init = previous run`, `bnnc run --init-from`; docs/inference.md)
     warm_starts: bool = False
 
+    def members(self, settings: Mapping[str, Any], chains: int) -> bool:
+        """Whether a run's chains are ensemble members, each in its own mode: judged, and LOO's efficiency
+        measured, within each chain."""
+        return self.mcmc and chains > 1 and self.chains_in_modes(settings)
+
     @property
     def module(self) -> str:
         """The implementation: a module with `run(problem, settings, progress, checkpoint) -> RunResult`."""

@@ -24,20 +24,10 @@ from typing import Any
 import numpy as np
 
 from .convergence import _ess
+from .predictive import pointwise_loglik
 
 K_WARN = 0.7  # Pareto k-hat above which a point's importance weights are unreliable (Vehtari et al. 2024)
 K_BAD = 1.0  # above which its LOO estimate has no finite variance
-
-
-def pointwise_loglik(idata) -> np.ndarray | None:
-    """[chains, draws, points]: every observed value's log-likelihood, or None if the run saved none."""
-    if "log_likelihood" not in idata.groups() or not idata.log_likelihood.data_vars:
-        return None
-    parts = []
-    for name in sorted(idata.log_likelihood.data_vars):
-        v = np.asarray(idata.log_likelihood[name].values, float)
-        parts.append(v.reshape(v.shape[0], v.shape[1], -1))
-    return np.concatenate(parts, axis=2)
 
 
 def relative_efficiency(loglik: np.ndarray, within_chains: bool) -> float:
@@ -60,6 +50,7 @@ def elpd(idata, within_chains: bool = False):
     loglik = pointwise_loglik(idata)
     if loglik is None:
         return None
+    loglik = loglik.astype(float)
     data = az.InferenceData(log_likelihood=xr.Dataset({"y": (("chain", "draw", "point"), loglik)}))
     reff = relative_efficiency(loglik, within_chains)
     with np.errstate(all="ignore"), warnings.catch_warnings():

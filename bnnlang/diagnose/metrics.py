@@ -144,10 +144,16 @@ def pit_histogram(pit_values: Any, bins: int = 10) -> np.ndarray:
 # --- classification ---------------------------------------------------------------------------
 
 
+def _top_label(labels: Any, probs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's top-label confidence (max_k probs) and whether that label is right (1.0 or 0.0; first class
+    wins a tie): what accuracy, the reliability diagram and its reading are made of."""
+    labels, probs = _labels_probs(labels, probs)
+    return np.max(probs, axis=1), (np.argmax(probs, axis=1) == labels).astype(float)
+
+
 def accuracy(labels: Any, probs: Any) -> float:
     """Fraction of rows whose most probable class is the label (first class wins a tie)."""
-    labels, probs = _labels_probs(labels, probs)
-    return float(np.mean(np.argmax(probs, axis=1) == labels))
+    return float(np.mean(_top_label(labels, probs)[1]))
 
 
 def classification_nll(labels: Any, probs: Any) -> float:
@@ -176,9 +182,7 @@ def calibration_bins(labels: Any, probs: Any, bins: int = 10) -> dict[str, np.nd
     Returns "edges" [bins + 1], and per bin "confidence" (mean top-label confidence),
     "accuracy" (fraction whose top label is right), both nan for an empty bin, and "count".
     """
-    labels, probs = _labels_probs(labels, probs)
-    confidence = np.max(probs, axis=1)
-    correct = (np.argmax(probs, axis=1) == labels).astype(float)
+    confidence, correct = _top_label(labels, probs)
     edges, index = _unit_bins(confidence, bins)
     count = np.bincount(index, minlength=edges.size - 1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -205,9 +209,7 @@ def confidence_reading(labels: Any, probs: Any) -> dict[str, Any]:
     Their difference, averaged over rows, is over-confidence (> 0) or under-confidence (< 0); it is called
     either only when it exceeds twice its standard error over rows, so a small test set is not over-read.
     """
-    labels, probs = _labels_probs(labels, probs)
-    confidence = np.max(probs, axis=1)
-    correct = (np.argmax(probs, axis=1) == labels).astype(float)
+    confidence, correct = _top_label(labels, probs)
     gap = confidence - correct
     mean = float(np.mean(gap))
     se = float(np.std(gap, ddof=1) / np.sqrt(gap.size)) if gap.size > 1 else math.inf

@@ -180,16 +180,19 @@ def function_space(pred: Predictive, max_rows: int = 200, members: bool = False)
     return out
 
 
+def pointwise_loglik(idata) -> np.ndarray | None:
+    """[chains, draws, points]: every observed value's log-likelihood, the observed variables' values flattened
+    and joined; None when nothing was observed."""
+    if "log_likelihood" not in idata.groups() or not idata.log_likelihood.data_vars:
+        return None
+    parts = [np.asarray(v.values) for _, v in sorted(idata.log_likelihood.data_vars.items())]
+    return np.concatenate([v.reshape(v.shape[:2] + (-1,)) for v in parts], axis=2)
+
+
 def log_likelihood_trace(idata) -> np.ndarray | None:
     """Total training log-likelihood of each draw, [chains, draws]; None when nothing was observed."""
-    if "log_likelihood" not in idata.groups():
-        return None
-    total = None
-    for v in idata.log_likelihood.data_vars.values():
-        arr = np.asarray(v.values)
-        s = arr.reshape(arr.shape[:2] + (-1,)).sum(axis=-1)
-        total = s if total is None else total + s
-    return total
+    values = pointwise_loglik(idata)
+    return None if values is None else values.sum(axis=-1)
 
 
 def is_discrete(values: np.ndarray) -> bool:

@@ -122,7 +122,7 @@ def build(
     train_pred = predict(run.program, checked, idata, train, seed=seed)
     test_pred = predict(run.program, checked, idata, test, seed=seed) if test is not None else None
     # chains started from ensemble members sit in different modes by design: judge each on its own
-    members = backend.mcmc and chains > 1 and backend.chains_in_modes(run.settings)
+    members = backend.members(run.settings, chains)
     figures: list[Figure] = []
     content["convergence"], summary = _convergence(run, train, test, backend.mcmc, members, figures, seed)
     conv = content["convergence"]

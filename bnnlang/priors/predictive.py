@@ -96,6 +96,12 @@ class PriorPredictive:
         }
 
 
+def covers(checked: CheckedModel) -> bool:
+    """Network and parametric models; a GP's prior is its kernel, and its observed site's mean is not the
+    prior's functions."""
+    return not checked.gps
+
+
 def prior_predictive(
     program: ModuleType,
     checked: CheckedModel,
@@ -110,7 +116,7 @@ def prior_predictive(
     """
     if draws < 2:
         raise messages.too_few_prior_draws(draws)
-    if checked.gps:
+    if not covers(checked):
         raise messages.prior_check_of_gp(sorted(checked.gps))
     observed = {v.name: np.asarray(kwargs[v.name]) for v in checked.observed}
     inputs = {k: (None if k in observed else v) for k, v in kwargs.items()}
