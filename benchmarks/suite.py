@@ -50,6 +50,7 @@ SUITE: tuple[Bench, ...] = (
     Bench(
         "nuts_overhead", "nuts_overhead.py", "NUTS per leapfrog against hand-written NumPyro; predictive ESS/s", "-o"
     ),
+    Bench("lsp_latency", "lsp_latency.py", "`bnnc lsp`: diagnostics after an edit of each example", "-o"),
     Bench("refits", "refits.py", "a loop of NUTS refits in one process: time against sampling, memory, compiles", "-o"),
     Bench(
         "scaling",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
@@ -34,7 +35,10 @@ def grammar_path() -> Path:
     raise FileNotFoundError("bnnlang's grammar file bnn.lark is missing from the installation")
 
 
-class _Comments:
+class _Comments(threading.local):
+    """The lexer's comments, per thread: Lark's callback is fixed when the cached parser is built, and two threads
+    (the language server's checker and a request) may parse at once."""
+
     def __init__(self) -> None:
         self.items: list[t.Comment] = []
 
