@@ -3,8 +3,8 @@
 The CLI parses arguments, sets up JAX's devices (before JAX is first imported) and calls the API; everything
 else happens there. Exit codes: 0 ok; 1 `fmt --check` found changes, or `report --strict` found a failed check;
 2 a problem in the user's model, data, settings or environment (a message, no traceback); 3 an internal error
-(a bug: the traceback goes to a log file, not the screen); 130 interrupted. `check`, `fmt` and `compile` never
-import JAX, so they answer quickly.
+(a bug: the traceback goes to a log file, not the screen); 130 interrupted. `check`, `fmt`, `compile` and `lsp`
+(the language server for editors, bnnlang/lsp/) never import JAX, so they answer quickly.
 """
 
 from __future__ import annotations
@@ -113,6 +113,9 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("model")
     q.add_argument("--data", required=True, help="the training data (inputs and observed outputs)")
     q.add_argument("--draws", type=int, default=200, help="joint prior draws (default 200)")
+    q.add_argument(
+        "-o", "--output", metavar="FILE.png", help="also draw the prior's functions over the one real input (a PNG)"
+    )
 
     g = command(
         "fit-prior", "fit a network's per-layer prior scales to its function-space GP prior; write a module", seeded
@@ -122,6 +125,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--network", help="which network (default: the model's only function-space prior)")
     g.add_argument("--data", help="data file, when the context points are a data matrix")
     g.add_argument("--steps", type=int, default=1000, help="Adam steps (default 1000)")
+
+    command("lsp", "run the language server for editors over stdin and stdout (docs/editors.md)")
     return p
 
 
@@ -384,6 +389,11 @@ def cmd_predict(args) -> int:
 
     if not 0 < args.interval < 1:
         raise messages.bad_interval()
+    from .api.rundir import check_output
+
+    for target in (args.output, args.draws_file):  # before any prediction is made for them
+        if target:
+            check_output(target)
     run = open_run(args.run)
     bound = run.prediction_inputs(args.data)
     draws = run.predictive_draws(bound, max_draws=args.draws, seed=args.seed)
@@ -480,17 +490,22 @@ def cmd_compare(args) -> int:
 
 def cmd_prior(args) -> int:
     model = _load(args.model, args)
-    result = model.prior_predictive(args.data, draws=args.draws, seed=args.seed)
+    result = model.prior_predictive(
+        args.data, draws=args.draws, seed=args.seed, functions=args.output is not None, figure=args.output
+    )
     print(result.table())
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if args.output:
+        _say(args, f"bnnc: wrote {args.output}")
     return 0
 
 
 def cmd_fit_prior(args) -> int:
-    from .api.rundir import write_text_atomic
+    from .api.rundir import check_output, write_text_atomic
     from .priors.fit import context_points, fit_prior
 
+    check_output(args.out)  # before the fit
     model = _load(args.model, args)
     priors = [fp.network for fp in model.checked.function_priors]
     network = args.network or (priors[0] if len(priors) == 1 else None)
@@ -506,7 +521,18 @@ def cmd_fit_prior(args) -> int:
         f"squared MMD to the GP at {result.points} points: {result.mmd_start:.4g} at Neal's scales -> "
         f"{result.mmd_fitted:.4g} fitted ({result.factor:.1f}x lower)"
     )
+    print(
+        f"prior function sd at the context points: {result.sd_start:.3g} at Neal's scales -> {result.sd_fitted:.3g} "
+        f"fitted; the GP's {result.sd_target:.3g}"
+    )
     print(f"bnnc: wrote {args.out}")
+    return 0
+
+
+def cmd_lsp(args) -> int:
+    from .lsp import serve
+
+    serve()
     return 0
 
 
@@ -520,6 +546,7 @@ COMMANDS = {
     "compare": cmd_compare,
     "fit-prior": cmd_fit_prior,
     "prior": cmd_prior,
+    "lsp": cmd_lsp,
 }
 
 

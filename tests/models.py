@@ -149,3 +149,30 @@ def record_mcmc_inits(monkeypatch) -> list:
 
     monkeypatch.setattr(MCMC, "run", spy)
     return seen
+
+
+# ---------------------------------------------------------------- one NUTS reference for the slow checks
+
+
+def nuts_reference_1d(tmp_path_factory):
+    """examples/regression_1d.bnn under NUTS with its own settings, run once for every test process of a session.
+
+    The slow checks of each backend's defaults (test_sghmc, test_svi) compare against this same run; it is the
+    costliest part of each (a minute on 2 cores), so the first process to ask writes it to a run directory under
+    the session's shared temporary folder, holding a file lock, and the others read it from there.
+    """
+    import fcntl
+    import os
+
+    from bnnlang.api import load, open_run
+
+    root = tmp_path_factory.getbasetemp()
+    shared = root.parent if "PYTEST_XDIST_WORKER" in os.environ else root  # xdist: one folder per worker below
+    folder = shared / "nuts_reference_1d"
+    with open(shared / "nuts_reference_1d.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not folder.exists():
+            examples = Path(__file__).resolve().parents[1] / "examples"
+            model = load(examples / "regression_1d.bnn")
+            model.run(examples / "data" / "regression_1d.csv", out=folder, chains=2, warmup=400, samples=400)
+    return open_run(folder)

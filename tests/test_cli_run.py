@@ -91,6 +91,22 @@ def test_predict_saves_draws_that_give_the_table(run_dir, workdir, tmp_path):
     assert not list(tmp_path.glob(".*tmp*"))  # written atomically: no temporary file left
 
 
+def test_outputs_that_cannot_be_written_are_refused_before_any_work(run_dir, workdir, tmp_path, capsys):
+    """A missing folder or a folder given as the file: exit 2 with the path and a hint, never a crash (exit 3)."""
+    model, grid = str(run_dir / "model.bnn"), str(workdir / "grid.csv")
+    for bad in (tmp_path / "no such folder" / "out", tmp_path):
+        for argv in (
+            ["predict", str(run_dir), "--data", grid, "-o", str(bad)],
+            ["predict", str(run_dir), "--data", grid, "--draws-file", str(bad)],
+            ["compile", model, "-o", str(bad)],
+        ):
+            assert main(argv) == 2, argv
+            out, err = capsys.readouterr()
+            assert f"Cannot write '{bad}'" in err and "hint:" in err and "Traceback" not in err, err
+            assert out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing half-written beside them
+
+
 def test_same_seed_same_draws(workdir, tmp_path):
     from bnnlang import load
 

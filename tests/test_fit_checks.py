@@ -155,5 +155,5 @@ def test_overconfident_fit_is_not_green(tmp_path: Path) -> None:
     assert not v["ok"] and not check["ok"] and "overconfident" in check["detail"]
     assert v["headline"].startswith("converged") and "Poor fit" in v["headline"]  # the computation is fine
     model = Model.from_source(HETERO, str(tmp_path / "hetero.bnn"))
-    v = _verdict(model.run(train, seed=0, warmup=200, samples=100), test)  # the check reads predictions only
+    v = _verdict(model.run(train, seed=0, warmup=200, samples=100, max_tree_depth=7), test)  # reads predictions only
     assert _fit_checks(v)["fit: calibration of y"]["ok"], v["headline"]

@@ -79,7 +79,11 @@ def test_fit_prior_lowers_the_distance_and_writes_a_module_that_runs(tmp_path):
     assert points.shape == (16, 1)
     result = fit_prior(model.module, model.checked, "mlp", points, steps=300)
     print(f"squared MMD {result.mmd_start:.4g} -> {result.mmd_fitted:.4g} ({result.factor:.1f}x)")
+    print(f"function sd {result.sd_start:.3g} -> {result.sd_fitted:.3g}, GP {result.sd_target:.3g}")
     assert result.factor > 2
+    # the scale the fit changed, in output units: closer to the GP's than Neal's scales were (the GP's is 1)
+    assert abs(result.sd_fitted - result.sd_target) < abs(result.sd_start - result.sd_target)
+    assert result.sd_target == pytest.approx(1.0, abs=0.15)
 
     src = tmp_path / "net.bnn"
     src.write_text(source)

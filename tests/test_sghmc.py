@@ -24,6 +24,7 @@ from models import (
     linreg_draws,
     linreg_posterior,
     mlp_1d_source,
+    nuts_reference_1d,
     save_linreg_data,
     sin_data,
     write_xy_csv,
@@ -273,14 +274,14 @@ def _quality(m: Model, run, test_path: Path, grid_path: Path) -> dict[str, float
 
 
 @pytest.mark.slow
-def test_defaults_match_nuts_on_the_1d_example(tmp_path):
+def test_defaults_match_nuts_on_the_1d_example(tmp_path, tmp_path_factory):
     m = Model.from_file(ROOT / "examples" / "regression_1d.bnn")
     bound = m.data(ROOT / "examples" / "data" / "regression_1d.csv")
     x, y = gap_data(1000, 99)
     np.savez(tmp_path / "test.npz", x=x[:, None], y=y)
     grid = np.concatenate([np.linspace(-2, -0.5, 50), np.linspace(0.5, 2, 50)])
     np.savez(tmp_path / "grid.npz", x=grid[:, None], y=np.zeros_like(grid))
-    nuts = _quality(m, m.run(bound, backend="nuts", chains=2, warmup=400, samples=400), *_paths(tmp_path))
+    nuts = _quality(m, nuts_reference_1d(tmp_path_factory), *_paths(tmp_path))
     sg = _quality(m, m.run(bound, backend="sghmc"), *_paths(tmp_path))
     assert abs(sg["test_ll"] - nuts["test_ll"]) < 0.1, (sg, nuts)
     assert nuts["sd"] / 2 < sg["sd"] < 2 * nuts["sd"], (sg, nuts)

@@ -26,6 +26,7 @@ from models import (
     linreg_posterior,
     linreg_source,
     mlp_1d_source,
+    nuts_reference_1d,
     save_linreg_data,
     sin_data,
     write_xy_csv,
@@ -244,7 +245,7 @@ def test_rows_are_sharded_over_two_devices(data_path):
 
 
 @pytest.mark.slow
-def test_defaults_match_nuts_on_the_1d_example():
+def test_defaults_match_nuts_on_the_1d_example(tmp_path_factory):
     """Default `infer svi()` on examples/regression_1d.bnn: held-out RMSE within 2x of NUTS, sigma near 0.1."""
     root = Path(__file__).resolve().parents[1]
     m = Model.from_file(root / "examples" / "regression_1d.bnn")
@@ -257,7 +258,7 @@ def test_defaults_match_nuts_on_the_1d_example():
         draws = predictive_draws(m.module, m.checked, run.idata, {"x": jnp.asarray(xt[:, None])}, 0, 1000)
         return float(np.sqrt(np.mean((np.asarray(draws["y"]["mean"]).mean(axis=0) - yt) ** 2)))
 
-    nuts = m.run(bound, backend="nuts", chains=2, warmup=400, samples=400)
+    nuts = nuts_reference_1d(tmp_path_factory)
     svi = m.run(bound, backend="svi")
     assert rmse(svi) < 2 * rmse(nuts)
     sigma = float(svi.idata.posterior["sigma"].mean())

@@ -202,6 +202,14 @@ def no_run_folder() -> UsageError:
     return UsageError("This run has no directory.", "Give `folder`, or run with `out=` to write one.")
 
 
+def output_not_writable(path: str, reason: str) -> UsageError:
+    return UsageError(f"Cannot write '{path}': {reason}.", "Give a file in a folder that exists and you may write to.")
+
+
+def no_prior_figure(reason: str) -> UsageError:
+    return UsageError(f"No figure of the prior's functions: {reason}.", "Leave out -o; the numbers cover every model.")
+
+
 # -- the command line -------------------------------------------------------------------------------------------
 
 

@@ -33,7 +33,7 @@ from ..syntax.parser import parse
 from ..version import __version__
 from . import messages, warm
 from .run import DataSource, Run
-from .rundir import RunRecord, RunWriter, check_target
+from .rundir import RunRecord, RunWriter, check_output, check_target, write_bytes_atomic
 
 if TYPE_CHECKING:
     from ..priors.predictive import PriorPredictive
@@ -152,14 +152,39 @@ class Model:
         """
         return self.plan(data, **overrides).run(out, progress, resume, replace)
 
-    def prior_predictive(self, data: DataSource, draws: int = 200, seed: int = 0) -> PriorPredictive:
+    def prior_predictive(
+        self,
+        data: DataSource,
+        draws: int = 200,
+        seed: int = 0,
+        functions: bool = True,
+        figure: str | Path | None = None,
+    ) -> PriorPredictive:
         """What the prior implies at the data's inputs, before any fitting (`bnnc prior`, priors/predictive.py):
-        the prior functions' spread against the data's sd, or how often a classifier's prior is saturated."""
+        the prior functions' spread against the data's sd, or how often a classifier's prior is saturated.
+
+        With `functions`, a model with one real input also gets the same draws over a grid of that input
+        (`.functions`, `.figures()`, `.png()`: one more pass of the draws); `figure` writes them as a PNG, refused
+        before anything runs where the model has no such input or the file's folder does not exist.
+        """
+        from ..priors.functions import GRID_POINTS, one_real_input
         from ..priors.predictive import prior_predictive
 
+        target = Path(figure) if figure is not None else None
+        if target is not None:
+            if one_real_input(self.checked) is None:
+                raise messages.no_prior_figure("the model has no single real input column to draw them over")
+            check_output(target)
         kwargs = self.data(data).model_kwargs(self.checked)
         kwargs.update(self.scaling(kwargs))
-        return prior_predictive(self.module, self.checked, kwargs, draws, seed)
+        grid = GRID_POINTS if functions or target is not None else None
+        result = prior_predictive(self.module, self.checked, kwargs, draws, seed, grid)
+        if target is not None:
+            png = result.png()
+            if png is None:
+                raise messages.no_prior_figure("no observed variable has one function value per row (K > 2 classes?)")
+            write_bytes_atomic(target, png)
+        return result
 
     # -- what the generated model function takes ------------------------------------------------------------
     def problem(self, bound: BoundData, settings: InferSettings | None = None, rows: RowPlan | None = None):

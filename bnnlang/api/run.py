@@ -27,9 +27,9 @@ DataSource = Any
 class Run:
     """A finished inference run: the posterior as ArviZ data, its summary and its record (settings.json)."""
 
-    model: Any  # the `api.Model` that ran (not imported here: a Model makes Runs)
-    idata: Any
-    summary: dict[str, Any]
+    model: Any = field(repr=False)  # the `api.Model` that ran (not imported here: a Model makes Runs)
+    idata: Any = field(repr=False)  # a notebook's plain-text fallback would print every draw
+    summary: dict[str, Any] = field(repr=False)
     record: RunRecord
     path: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -47,6 +47,19 @@ class Run:
     @property
     def settings(self) -> InferSettings:
         return InferSettings(self.record.backend, dict(self.record.settings))
+
+    def to_arviz(self):
+        """The posterior as ArviZ InferenceData, under the name ArviZ users look for (the same object as `idata`):
+        posterior, sample_stats, log_likelihood, and the training data as constant_data and observed_data."""
+        return self.idata
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows a run as what ran and its convergence summary, with a pointer to `report()`."""
+        from ..diagnose.notebook import run_html
+
+        folder = str(self.path) if self.path is not None else None
+        r = self.record
+        return run_html(r.model_path, r.backend, r.settings, self.summary, r.data_path, folder)
 
     # -- predictions ------------------------------------------------------------------------------------------
     def prediction_inputs(self, data: DataSource, require_observed: bool = False) -> BoundData:
@@ -118,6 +131,7 @@ class Run:
         if ood is not None:
             ood = self.prediction_inputs(ood)
         r = self.record
+        prior = self.prior_predictive(seed=seed) if covers(self.model.checked) else None
         inputs = ReportInputs(
             self.model.module,
             self.model.checked,
@@ -133,13 +147,15 @@ class Run:
             version=r.bnnlang_version,
             traces=self.traces,
             path=str(self.path) if self.path is not None else "",
-            prior_predictive=self.prior_predictive(seed=seed).as_json() if covers(self.model.checked) else None,
+            prior_predictive=prior.as_json() if prior is not None else None,
+            prior_figures=prior.figures() if prior is not None else [],
         )
         return build(inputs, test, ood, thresholds or Thresholds(), seed)
 
     def prior_predictive(self, draws: int = 200, seed: int = 0) -> PriorPredictive:
         """The prior predictive check (`bnnc prior`) on the training data the run stored, so no data file is
-        needed: what the priors implied before this posterior was fitted."""
+        needed: what the priors implied before this posterior was fitted (with the functions over a single real
+        input, as the report draws them)."""
         from ..diagnose.predictive import training_data
 
         return self.model.prior_predictive(training_data(self.idata, self.record.dims), draws, seed)

@@ -244,21 +244,40 @@ def _jsonable(x: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(x).__name__}")
 
 
-def write_text_atomic(path: Path, content: str) -> None:
+def check_output(path: str | Path) -> Path:
+    """Refuse an output file that cannot be written before any work is done for it: a folder, or a file in a
+    folder that does not exist."""
     path = Path(path)
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(content)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    if path.is_dir():
+        raise messages.output_not_writable(str(path), "it is a folder")
+    if not path.parent.is_dir():
+        raise messages.output_not_writable(str(path), f"there is no folder '{path.parent}'")
+    return path
 
 
-def write_npz_atomic(path: Path, arrays: dict[str, Any]) -> None:
+def _write_atomic(path: str | Path, write: Callable[[Path], None], suffix: str = "") -> None:
+    """Write to a hidden file beside `path`, sync it, then rename it over `path`: a reader never sees half a file.
+    What the system refuses (no folder, no permission, a full disk) is the user's to fix, not a crash."""
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}{suffix}"
+    try:
+        write(tmp)
+        _fsync(tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise messages.output_not_writable(str(path), err.strerror or str(err)) from None
+
+
+def write_text_atomic(path: str | Path, content: str) -> None:
+    _write_atomic(path, lambda tmp: tmp.write_text(content, encoding="utf-8"))
+
+
+def write_bytes_atomic(path: str | Path, content: bytes) -> None:
+    _write_atomic(path, lambda tmp: tmp.write_bytes(content))
+
+
+def write_npz_atomic(path: str | Path, arrays: dict[str, Any]) -> None:
     import numpy as np
 
-    path = Path(path)
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}.npz"
-    np.savez(tmp, **arrays)
-    _fsync(tmp)
-    os.replace(tmp, path)
+    _write_atomic(path, lambda tmp: np.savez(tmp, **arrays), ".npz")

@@ -6,12 +6,13 @@ through `html.escape` on its way in (`_e`); nothing else is interpolated raw.
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 from typing import Any
 
-from .report import Figure, Report
+from .figure import Figure
+from .html_parts import escape as _e
+from .html_parts import figure, fmt, table, verdict_block
+from .report import Report
 
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2327;background:#fafafa}
@@ -32,39 +33,6 @@ pre{background:#fff;border:1px solid #e3e3e3;padding:10px;overflow:auto;font-siz
 """
 
 
-def _e(x: Any) -> str:
-    return html.escape(str(x), quote=True)
-
-
-def _fmt(x: Any, digits: int = 3) -> str:
-    if x is None:
-        return "–"
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, float):
-        if abs(x) >= 1e5:
-            return f"{x:.3g}"
-        return f"{x:.0f}" if abs(x) >= 1000 else (f"{x:.1f}" if abs(x) >= 100 else f"{x:.{digits}f}")
-    return _e(x)
-
-
-def _table(header: list[str], rows: list[list[Any]], classes: list[str] | None = None) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = []
-    for i, row in enumerate(rows):
-        cls = f' class="{classes[i]}"' if classes and classes[i] else ""
-        body.append(f"<tr{cls}>" + "".join(f"<td>{_fmt(c)}</td>" for c in row) + "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
-
-
-def _figure(f: Figure) -> str:
-    data = base64.b64encode(f.png).decode("ascii")
-    return (
-        f'<figure id="fig-{_e(f.id)}"><img alt="{_e(f.title)}" src="data:image/png;base64,{data}">'
-        f"<figcaption><b>{_e(f.title)}.</b> {_e(f.caption)}</figcaption></figure>"
-    )
-
-
 class _Figures:
     """The report's figures, each placed once: the first section to ask for a prefix takes them."""
 
@@ -77,7 +45,7 @@ class _Figures:
         for fid, f in self.figs.items():
             if fid.startswith(prefix) and fid not in self.used:
                 self.used.add(fid)
-                out.append(_figure(f))
+                out.append(figure(f))
         return "".join(out)
 
 
@@ -88,7 +56,7 @@ def render(report: Report) -> str:
     parts = _header(c)
     parts += _predictions(c, fig)
     parts += _predictive_checks(c, fig)
-    parts += _prior_predictive(c.get("prior_predictive"))
+    parts += _prior_predictive(c.get("prior_predictive"), fig)
     parts += _relevance(c.get("relevance"))
     parts += _loo(c.get("loo"))
     parts += _convergence(c["convergence"], fig)
@@ -115,17 +83,7 @@ def _header(c: dict[str, Any]) -> list[str]:
     )
     if run.get("noncentered"):
         parts.append(f'<p class="muted">Sampled non-centred (loc + scale * z): {_e(", ".join(run["noncentered"]))}</p>')
-    cls = "bad" if not v["ok"] else ("warn" if any(not k["ok"] for k in v["checks"]) else "ok")
-    parts.append(f'<div class="verdict {cls}" id="verdict"><b>Verdict: {_e(v["headline"])}</b>')
-    if v.get("note"):
-        parts.append(f"<p>{_e(v['note'])}</p>")
-    parts.append("</div>")
-    if v["checks"]:
-        rows = [[k["name"], k["value"], k["threshold"], "pass" if k["ok"] else k["severity"]] for k in v["checks"]]
-        classes = ["" if k["ok"] else ("fail" if k["severity"] == "fail" else "warnrow") for k in v["checks"]]
-        parts.append("<details><summary>All checks</summary>")
-        parts.append(_table(["check", "value", "threshold", "result"], rows, classes) + "</details>")
-    return parts
+    return parts + verdict_block(v)
 
 
 def _predictions(c: dict[str, Any], fig: _Figures) -> list[str]:
@@ -137,20 +95,20 @@ def _predictions(c: dict[str, Any], fig: _Figures) -> list[str]:
             if where:
                 rows.append([where["inputs"]] + [v for k, v in where.items() if k.startswith("mean_")])
         keys = [k[5:].replace("_", " ") for k in u if k.startswith("mean_")]
-        parts.append(_table(["inputs"] + [f"mean {k}" for k in keys], rows))
+        parts.append(table(["inputs"] + [f"mean {k}" for k in keys], rows))
     if "test" in c:
         parts.append("<h2>Held-out accuracy and calibration</h2>")
         for name, m in c["test"].items():
             parts.append(f"<h3>{_e(name)} ({m['rows']} rows)</h3>")
             if m["kind"] == "classification":
                 parts.append(
-                    _table(["accuracy", "NLL", "Brier", "ECE"], [[m["accuracy"], m["nll"], m["brier"], m["ece"]]])
+                    table(["accuracy", "NLL", "Brier", "ECE"], [[m["accuracy"], m["nll"], m["brier"], m["ece"]]])
                 )
                 parts.append(f"<p>Calibration: {_e(m['reading'])}.</p>")
             else:
                 cov = m["coverage"]
                 parts.append(
-                    _table(
+                    table(
                         ["RMSE", "NLPD"] + [f"coverage {float(k):.0%}" for k in cov],
                         [[m["rmse"], m["nlpd"]] + list(cov.values())],
                     )
@@ -161,7 +119,7 @@ def _predictions(c: dict[str, Any], fig: _Figures) -> list[str]:
         rows = [
             [n, o["score"], o["reference"], o["rows_reference"], o["rows_ood"], o["auroc"]] for n, o in c["ood"].items()
         ]
-        parts.append(_table(["output", "score", "against", "rows", "OOD rows", "AUROC"], rows))
+        parts.append(table(["output", "score", "against", "rows", "OOD rows", "AUROC"], rows))
         parts.append(fig("ood_"))
     return parts
 
@@ -171,16 +129,17 @@ def _predictive_checks(c: dict[str, Any], fig: _Figures) -> list[str]:
     for name, ppc in c.get("predictive_checks", {}).items():
         rows = [[k, s["observed"], s["replicated_mean"], s["p_value"]] for k, s in ppc["statistics"].items()]
         parts.append(f"<h3>{_e(name)}</h3>")
-        parts.append(_table(["statistic", "observed", "replicated mean", "p-value"], rows))
+        parts.append(table(["statistic", "observed", "replicated mean", "p-value"], rows))
         if ppc.get("in_sample_coverage"):
             cov = ppc["in_sample_coverage"]
-            parts.append(_table([f"in-sample coverage {float(k):.0%}" for k in cov], [list(cov.values())]))
+            parts.append(table([f"in-sample coverage {float(k):.0%}" for k in cov], [list(cov.values())]))
     parts.append(fig("ppc_"))
     return parts
 
 
-def _prior_predictive(prior: dict[str, Any] | None) -> list[str]:
-    """What the priors implied at the training inputs before fitting (`bnnc prior`); rows that warn are marked."""
+def _prior_predictive(prior: dict[str, Any] | None, fig: _Figures) -> list[str]:
+    """What the priors implied at the training inputs before fitting (`bnnc prior`); rows that warn are marked;
+    the prior's functions over a single real input, drawn."""
     if not prior:
         return []
     parts = ["<h2>Prior predictive check (training inputs, before fitting)</h2>"]
@@ -188,7 +147,7 @@ def _prior_predictive(prior: dict[str, Any] | None) -> list[str]:
     outputs = prior["outputs"].values()
     keys = ("name", "scale", "function_sd", "data_sd", "ratio", "saturated")
     rows = [[o[k] for k in keys] + [o["warning"] or ""] for o in outputs]
-    parts.append(_table(head, rows, ["warnrow" if o["warning"] else "" for o in outputs]))
+    parts.append(table(head, rows, ["warnrow" if o["warning"] else "" for o in outputs]))
     t = prior["thresholds"]
     parts.append(
         f'<p class="muted">{prior["draws"]} joint prior draws. The spread is the sd over draws of the '
@@ -196,6 +155,7 @@ def _prior_predictive(prior: dict[str, Any] | None) -> list[str]:
         f"{t['scale_factor']:g}x either way, or more than {t['saturated_max']:.0%} of class predictions above "
         f"p = {t['confident_p']:g}, is flagged.</p>"
     )
+    parts.append(fig("prior_functions_"))
     return parts
 
 
@@ -205,10 +165,8 @@ def _relevance(relevance: dict[str, list[dict[str, Any]]] | None) -> list[str]:
     parts = ["<h2>Input relevance</h2>"]
     for name, entries in relevance.items():
         parts.append(f"<h3>{_e(name)}</h3>")
-        rows = [
-            [e["input"], e["relevance"], f"{_fmt(e['lo'])} – {_fmt(e['hi'])}", f"{e['share']:.0%}"] for e in entries
-        ]
-        parts.append(_table(["input", "sensitivity", "90% interval", "share"], rows))
+        rows = [[e["input"], e["relevance"], f"{fmt(e['lo'])} – {fmt(e['hi'])}", f"{e['share']:.0%}"] for e in entries]
+        parts.append(table(["input", "sensitivity", "90% interval", "share"], rows))
     parts.append(
         '<p class="muted">Change of the predictive function (mean, or class probabilities) per input sd, averaged over '
         "training rows, per posterior draw: a finite difference at ±0.1 sd. An input near 0 is one the fitted model "
@@ -223,7 +181,7 @@ def _loo(loo: dict[str, Any] | None) -> list[str]:
     parts = ["<h2>Leave-one-out predictive accuracy (PSIS-LOO)</h2>"]
     rows = [[loo["elpd_loo"], loo["se"], loo["p_loo"], loo["points"], loo["k_good"], loo["k_high"], loo["k_very_high"]]]
     head = ["elpd_loo", "se", "p_loo", "points", "k̂ ≤ 0.7", "0.7 < k̂ ≤ 1", "k̂ > 1"]
-    parts.append(_table(head, rows, ["warnrow" if loo["k_high"] + loo["k_very_high"] else ""]))
+    parts.append(table(head, rows, ["warnrow" if loo["k_high"] + loo["k_very_high"] else ""]))
     text = "Compare runs of other models on the same data with: bnnc compare RUN RUN ..."
     if loo["flagged_points"]:
         worst = ", ".join(str(i) for i in loo["flagged_points"][:10])
@@ -244,7 +202,7 @@ def _convergence(conv: dict[str, Any], fig: _Figures) -> list[str]:
     if conv.get("log_likelihood"):
         ll = conv["log_likelihood"]
         parts.append(
-            _table(
+            table(
                 ["training log-likelihood", "R-hat", "bulk ESS", "tail ESS"],
                 [["", ll["r_hat"], ll["ess_bulk"], ll["ess_tail"]]],
             )
@@ -255,7 +213,7 @@ def _convergence(conv: dict[str, Any], fig: _Figures) -> list[str]:
             for n, s in conv["scalars"].items()
         ]
         parts.append("<h3>Scalar parameters</h3>")
-        parts.append(_table(["parameter", "mean", "sd", "5%", "95%", "R-hat", "bulk ESS", "tail ESS", "MCSE"], rows))
+        parts.append(table(["parameter", "mean", "sd", "5%", "95%", "R-hat", "bulk ESS", "tail ESS", "MCSE"], rows))
     if conv["weights"]:
         rows = [
             [n, "×".join(map(str, w["shape"])), w["max_r_hat"], w["min_ess_bulk"], w["min_ess_tail"]]
@@ -266,14 +224,14 @@ def _convergence(conv: dict[str, Any], fig: _Figures) -> list[str]:
             '<p class="muted">Weights are not identifiable (hidden units permute, signs flip), so a high R-hat here '
             "is expected even when every prediction has converged; the verdict does not use these rows.</p>"
         )
-        parts.append(_table(["site", "shape", "worst R-hat", "min bulk ESS", "min tail ESS"], rows))
+        parts.append(table(["site", "shape", "worst R-hat", "min bulk ESS", "min tail ESS"], rows))
     if conv["sampler"]:
         s = conv["sampler"]
         rows = [
-            [k.replace("_", " "), ", ".join(_fmt(x) for x in val) if isinstance(val, list) else val]
+            [k.replace("_", " "), ", ".join(fmt(x) for x in val) if isinstance(val, list) else val]
             for k, val in s.items()
         ]
-        parts.append("<h3>Sampler</h3>" + _table(["statistic", "value"], rows))
+        parts.append("<h3>Sampler</h3>" + table(["statistic", "value"], rows))
     parts.append(fig("log_likelihood") + fig("loss") + fig("trace_"))
     return parts
 
@@ -287,14 +245,14 @@ def _function_space(conv: dict[str, Any]) -> list[str]:
             '<p class="muted">Chains started from deep-ensemble members: R-hat is each chain\'s split R-hat '
             "(worst chain), ESS is summed over chains. Between members: "
             + "; ".join(
-                f"{_e(n)}: {_fmt(f.get('between_member_share'))} of the spread lies between members "
-                f"(pooled R-hat {_fmt(f.get('pooled_max_r_hat'))}, expected to be high)"
+                f"{_e(n)}: {fmt(f.get('between_member_share'))} of the spread lies between members "
+                f"(pooled R-hat {fmt(f.get('pooled_max_r_hat'))}, expected to be high)"
                 for n, f in conv["function_space"].items()
             )
             + ".</p>"
         )
     header = ["output", "quantity", "inputs", "rows", "median R-hat", "95% R-hat", "max R-hat"]
-    parts.append(_table(header + ["min bulk ESS", "min tail ESS"], rows))
+    parts.append(table(header + ["min bulk ESS", "min tail ESS"], rows))
     return parts
 
 
@@ -303,11 +261,11 @@ def _run_section(run: dict[str, Any]) -> list[str]:
     if run.get("backend_summary"):
         parts.append(f"<p>{_e(run['backend'])}: {_e(run['backend_summary'])}. {_e(run.get('run_summary', ''))}</p>")
     settings = run.get("settings", {})
-    parts.append(_table(["setting", "value"], [[k, val] for k, val in settings.items()]))
+    parts.append(table(["setting", "value"], [[k, val] for k, val in settings.items()]))
     timings = run.get("timings", {})
     if timings:
         parts.append(
-            _table(["timing", "seconds"], [[k, val] for k, val in timings.items() if isinstance(val, (int, float))])
+            table(["timing", "seconds"], [[k, val] for k, val in timings.items() if isinstance(val, (int, float))])
         )
     if run.get("info"):
         parts.append(

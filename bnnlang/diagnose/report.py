@@ -17,6 +17,7 @@ from ..check.backends import BACKENDS
 from ..check.data import BoundData
 from ..check.model import CheckedModel
 from . import loo, metrics, plots
+from .figure import Figure
 from .fit import fit_checks
 from .predictive import (
     Predictive,
@@ -44,15 +45,6 @@ FUNCTION_DRAWS = 4000  # per chain
 
 
 @dataclass
-class Figure:
-    id: str
-    title: str
-    caption: str
-    png: bytes
-    data: dict[str, Any]
-
-
-@dataclass
 class ReportInputs:
     """What a report reads from a run: the program, the posterior, and what produced it (its settings.json)."""
 
@@ -71,6 +63,7 @@ class ReportInputs:
     traces: dict[str, np.ndarray] = field(default_factory=dict)
     path: str = ""
     prior_predictive: dict[str, Any] | None = None  # priors/predictive.py's JSON (a later stage computes it)
+    prior_figures: list[Figure] = field(default_factory=list)  # its functions over a single real input
 
 
 @dataclass
@@ -85,6 +78,12 @@ class Report:
     def as_json(self) -> dict[str, Any]:
         figs = {f.id: {"title": f.title, "caption": f.caption, "data": _jsonable(f.data)} for f in self.figures}
         return {**_jsonable(self.content), "figures": figs}
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows a report as its verdict and key figures, not as a dict of numbers (`notebook.py`)."""
+        from .notebook import report_html
+
+        return report_html(self.content, self.figures)
 
 
 def build(
@@ -136,6 +135,7 @@ def build(
     result = loo.elpd(idata, within_chains=members)
     content["loo"] = loo.summary(result, members) if result is not None else None
     content["prior_predictive"] = run.prior_predictive
+    figures += run.prior_figures
     content["verdict"] = verdict.as_dict()
     if members:
         content["verdict"]["note"] = (

@@ -33,6 +33,11 @@ class FitResult:
     mmd_fitted: float
     points: int
     target: str  # the GP as written in the model
+    # the functions' sd over draws at the context points (root mean square over points and outputs): the scale
+    # the fit changed, in the data's units, which the MMD does not show
+    sd_start: float = float("nan")
+    sd_fitted: float = float("nan")
+    sd_target: float = float("nan")
 
     @property
     def factor(self) -> float:
@@ -172,8 +177,9 @@ def fit_prior(
     )
     eval_gp = gp_draws(k_eval_gp, 1024, X0)
 
-    def evaluate(log_scales) -> float:
-        return float(_mmd2(net_draws(log_scales, k_eval_net, 1024, X0), eval_gp, bandwidth))
+    def evaluate(log_scales) -> tuple[float, float]:
+        f = net_draws(log_scales, k_eval_net, 1024, X0)
+        return float(_mmd2(f, eval_gp, bandwidth)), _sd(f)
 
     opt = optax.adam(lr)
 
@@ -185,16 +191,25 @@ def fit_prior(
         return (optax.apply_updates(params, updates), state), value
 
     (params, _), _ = jax.lax.scan(step, (start, opt.init(start)), jax.random.split(key, steps))
+    (mmd_start, sd_start), (mmd_fitted, sd_fitted) = evaluate(start), evaluate(params)
     return FitResult(
         network=network,
         layers=layers,
         weight_scales=np.exp(np.asarray(params[0])),
         bias_scales=np.exp(np.asarray(params[1])),
-        mmd_start=evaluate(start),
-        mmd_fitted=evaluate(params),
+        mmd_start=mmd_start,
+        mmd_fitted=mmd_fitted,
         points=int(X0.shape[0]),
         target=_gp_text(fp),
+        sd_start=sd_start,
+        sd_fitted=sd_fitted,
+        sd_target=_sd(eval_gp),
     )
+
+
+def _sd(draws: jnp.ndarray) -> float:
+    """Root mean square over function values of their sd over draws ([draws, values])."""
+    return float(jnp.sqrt(jnp.mean(jnp.var(draws, axis=0))))
 
 
 def _gp_text(fp) -> str:

@@ -5,7 +5,9 @@ functions a hundred times larger than the data, or classifiers that are certain 
 have seen one. So the prior is run forward instead: S joint draws of every latent site from the prior, each
 pushed through the model at the training inputs by the same machinery that makes posterior predictions
 (`posterior.predict.predictive_draws`, on the prior draws dressed as a one-chain posterior), and per observed
-variable a few numbers that say whether the implied outputs sit on the data's scale.
+variable a few numbers that say whether the implied outputs sit on the data's scale. For a model with one real
+input the same draws are also pushed through at a grid over the input's range (`functions.py`): the prior's
+functions, drawn.
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ from typing import Any
 import numpy as np
 
 from ..check.model import CheckedModel
+from ..diagnose.figure import Figure
+from ..diagnose.prior_plots import prior_functions
 from ..posterior.predict import entropy_split, predictive_draws, variance_split
 from . import messages
+from .functions import GRID_POINTS, PriorFunctions, grid_inputs, on_grid, target_scale
 
 DEFAULT_DRAWS = 200
 SCALE_FACTOR = 10.0  # an order of magnitude: the prior's function spread vs the data's sd, either way
@@ -68,10 +73,20 @@ class PriorPredictive:
     draws: int
     seed: int
     outputs: list[OutputPrior] = field(default_factory=list)
+    # per observed variable, the same draws over a grid of the one real input (none for other models)
+    functions: dict[str, PriorFunctions] = field(default_factory=dict, repr=False)
 
     @property
     def warnings(self) -> list[str]:
         return [o.warning for o in self.outputs if o.warning]
+
+    def figures(self) -> list[Figure]:
+        """The report's figures of the prior's functions, one per observed variable that has them."""
+        return [f.figure() for f in self.functions.values()]
+
+    def png(self) -> bytes | None:
+        """Every observed variable's prior functions as one PNG (stacked panels), or None when there are none."""
+        return prior_functions([f.panel() for f in self.functions.values()]) if self.functions else None
 
     def table(self) -> str:
         """One line per observed variable, what `bnnc prior` prints."""
@@ -108,8 +123,10 @@ def prior_predictive(
     kwargs: dict[str, Any],
     draws: int = DEFAULT_DRAWS,
     seed: int = 0,
+    grid: int | None = GRID_POINTS,
 ) -> PriorPredictive:
-    """Draw `draws` joint prior draws and summarise each observed variable against its observed values.
+    """Draw `draws` joint prior draws and summarise each observed variable against its observed values; with
+    `grid` points, for a model with one real input, also its functions over the input (`functions.py`).
 
     `kwargs` are the model function's arguments with the observed values in them (they are compared with,
     never conditioned on) and, for `standardized` variables, the training statistics (`_shift_y`, `_scale_y`).
@@ -121,9 +138,32 @@ def prior_predictive(
     observed = {v.name: np.asarray(kwargs[v.name]) for v in checked.observed}
     inputs = {k: (None if k in observed else v) for k, v in kwargs.items()}
     latent = prior_samples(program, observed, inputs, draws, seed)
-    pred = predictive_draws(program, checked, _as_posterior(latent), inputs, seed=seed + 1)
+    pred = _push(program, checked, latent, inputs, seed)
     outputs = [_summarize(name, pred[name], observed[name], kwargs) for name in observed]
-    return PriorPredictive(draws, seed, outputs)
+    result = PriorPredictive(draws, seed, outputs)
+    at_grid = grid_inputs(checked, kwargs, grid) if grid else None
+    if at_grid is not None and _rows_free(program, checked, latent, observed, kwargs, grid):
+        xname, grid_kwargs = at_grid
+        result.functions = on_grid(
+            xname, grid_kwargs[xname], _push(program, checked, latent, grid_kwargs, seed), draws, kwargs
+        )
+    return result
+
+
+def _rows_free(program: ModuleType, checked: CheckedModel, latent: dict, observed: Any, kwargs: dict, grid: int):
+    """Draws made at the training inputs fit a grid unless a latent site has a row per input (a latent per
+    observation: no functions to draw). Its shapes are compared at two grid sizes, so that a grid as long as
+    the data cannot hide one."""
+    shapes = {k: v.shape[1:] for k, v in latent.items()}
+    return all(
+        _latent_shapes(program, grid_inputs(checked, kwargs, n)[1], observed) == shapes for n in (grid, grid + 1)
+    )
+
+
+def _push(program: ModuleType, checked: CheckedModel, latent: dict[str, np.ndarray], inputs: dict[str, Any], seed: int):
+    """Prior draws through the model at `inputs`, by the code that makes posterior predictions (the training
+    inputs and the grid share it, and the draws: the figure shows the functions the numbers summarise)."""
+    return predictive_draws(program, checked, _as_posterior(latent), inputs, seed=seed + 1)
 
 
 def prior_samples(
@@ -131,21 +171,29 @@ def prior_samples(
 ) -> dict[str, np.ndarray]:
     """Joint prior draws of every latent sample site, [draws, ...] each (NumPyro's Predictive with no posterior)."""
     import jax
-    from numpyro import handlers
     from numpyro.infer import Predictive
 
-    latent: list[str] = []
-
-    def probe(key):  # traced abstractly (no computation): which sites are latent draws
-        trace = handlers.trace(handlers.seed(program.model, key)).get_trace(**inputs)
-        latent.extend(k for k, s in trace.items() if s["type"] == "sample" and not s["is_observed"])
-        return 0
-
-    jax.eval_shape(probe, jax.random.PRNGKey(0))
-    latent = [k for k in latent if k not in observed]
+    latent = list(_latent_shapes(program, inputs, observed))
     predictive = Predictive(program.model, num_samples=draws, return_sites=latent, parallel=True)
     sampled = jax.jit(lambda key: predictive(key, **inputs))(jax.random.PRNGKey(seed))
     return {k: np.asarray(v) for k, v in sampled.items()}
+
+
+def _latent_shapes(program: ModuleType, inputs: dict[str, Any], observed: Any) -> dict[str, tuple[int, ...]]:
+    """Every latent sample site's shape at `inputs` (observed sites left out), traced abstractly: no computation."""
+    import jax
+    from numpyro import handlers
+
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def probe(key):
+        trace = handlers.trace(handlers.seed(program.model, key)).get_trace(**inputs)
+        sites = {k: s for k, s in trace.items() if s["type"] == "sample" and not s["is_observed"]}
+        shapes.update({k: tuple(s["value"].shape) for k, s in sites.items() if k not in observed})
+        return 0
+
+    jax.eval_shape(probe, jax.random.PRNGKey(0))
+    return shapes
 
 
 def _as_posterior(latent: dict[str, np.ndarray]):
@@ -167,11 +215,11 @@ def _summarize(name: str, pred: dict[str, np.ndarray], y: np.ndarray, kwargs: di
 def _regression(name: str, means: np.ndarray, variances: np.ndarray, y: np.ndarray, kwargs: dict[str, Any]):
     """On the scale the likelihood is written in: a `standardized` target's means, noise and data are mapped back
     to standardized units, where its priors are stated (docs/language.md)."""
-    shift, scale = kwargs.get(f"_shift_{name}"), kwargs.get(f"_scale_{name}")
+    stats = target_scale(name, kwargs)
     where = "data units"
     y = np.asarray(y, dtype=float)
-    if scale is not None:
-        shift, scale = np.asarray(shift, dtype=float), np.asarray(scale, dtype=float)
+    if stats is not None:
+        shift, scale = stats
         means, variances, y = (means - shift) / scale, variances / scale**2, (y - shift) / scale
         where = "standardized"
     total, _, epistemic = variance_split(means, variances)
