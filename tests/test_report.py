@@ -198,3 +198,12 @@ def test_sghmc_report_judges_predictions_and_log_likelihood(tmp_path, linreg_dat
     # the trace is the sum of the stored per-row log-likelihoods, draw by draw
     idata = open_run(run).idata
     assert np.allclose(trace, idata.log_likelihood["y"].values.sum(axis=-1), atol=1e-3)
+
+
+def test_a_fit_checks_numbers_read_side_by_side_not_as_a_python_dict() -> None:
+    """The accuracy and calibration checks hold several numbers (the model's, k-NN's); the verdict table lists
+    them by name, escaped, instead of printing a dict."""
+    from bnnlang.diagnose.html_parts import table
+
+    out = table(["value"], [[{"model": 0.8871, "k<nn": 0.98}]])
+    assert "model 0.887, k&lt;nn 0.980" in out and "{" not in out and "'" not in out

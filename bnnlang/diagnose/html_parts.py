@@ -23,6 +23,8 @@ def fmt(x: Any, digits: int = 3) -> str:
         return "–"
     if isinstance(x, bool):
         return "yes" if x else "no"
+    if isinstance(x, dict):  # a fit check's numbers side by side, e.g. the model's accuracy and k-NN's
+        return ", ".join(f"{escape(k)} {fmt(v, digits)}" for k, v in x.items())
     if isinstance(x, float):
         if abs(x) >= 1e5:
             return f"{x:.3g}"

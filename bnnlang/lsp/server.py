@@ -216,6 +216,13 @@ class BnnServer(LanguageServer):
         doc = self.docs.get(uri)
         return doc if doc is not None and len(doc.text) <= MAX_CHARS else None
 
+    def cursor(self, params: lsp.TextDocumentPositionParams) -> tuple[Document, int, int] | None:
+        """What a hover, completion or definition request points at: its document, line and column (or None)."""
+        doc = self.readable(params.text_document.uri)
+        if doc is None:
+            return None
+        return (doc, *self.position(doc, params.position))
+
     def recheck_all(self) -> None:
         for doc in list(self.docs.values()):
             doc.version += 1
@@ -301,10 +308,10 @@ def _requests(server: BnnServer) -> None:
     @server.feature(lsp.TEXT_DOCUMENT_HOVER)
     @_guarded(None)
     def on_hover(params: lsp.HoverParams) -> lsp.Hover | None:
-        doc = server.readable(params.text_document.uri)
-        if doc is None:
+        at = server.cursor(params)
+        if at is None:
             return None
-        line, col = server.position(doc, params.position)
+        doc, line, col = at
         found = hover(doc.text, line, col, doc.symbols())
         if found is None:
             return None
@@ -314,10 +321,10 @@ def _requests(server: BnnServer) -> None:
     @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=["~", "(", ",", "."]))
     @_guarded(None)
     def on_completion(params: lsp.CompletionParams) -> lsp.CompletionList | None:
-        doc = server.readable(params.text_document.uri)
-        if doc is None:
+        at = server.cursor(params)
+        if at is None:
             return None
-        line, col = server.position(doc, params.position)
+        doc, line, col = at
         items = complete(doc.text, line, col, doc.symbols(), doc.model_dir)
         text_lines = lines(doc.text)
         return lsp.CompletionList(
@@ -327,10 +334,10 @@ def _requests(server: BnnServer) -> None:
     @server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
     @_guarded(None)
     def on_definition(params: lsp.DefinitionParams) -> lsp.Location | None:
-        doc = server.readable(params.text_document.uri)
-        if doc is None:
+        at = server.cursor(params)
+        if at is None:
             return None
-        line, col = server.position(doc, params.position)
+        doc, line, col = at
         target = definition(doc.text, line, col, doc.symbols(), doc.model_dir)
         if target is None:
             return None
