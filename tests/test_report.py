@@ -76,6 +76,7 @@ def test_report_files_hold_every_figure_and_escape_the_model(gap_run, gap_report
     ids = {f.id for f in gap_report.figures}
     assert {"predictive_y", "uncertainty_y", "ppc_y", "pit_y", "coverage_y", "ood_y", "trace_sigma"} <= ids
     assert set(data["figures"]) == ids
+    assert not any(i.startswith("map_") for i in ids)  # maps need two input columns; this model has one
     assert page.count('<img alt="') == len(ids)
     assert "http://" not in page and "https://" not in page and "<script" not in page  # self-contained
     assert html.escape(data["verdict"]["headline"]) in page
@@ -133,6 +134,8 @@ def test_good_nuts_run_passes_strict(tmp_path, linreg_data, capsys) -> None:
     verdict = json.loads((run / "report.json").read_text())["verdict"]
     names = {c["name"] for c in verdict["checks"]}
     assert {"r_hat: predictions of y", "ess_tail: log-likelihood", "divergences"} <= names
+    figures = json.loads((run / "report.json").read_text())["figures"]
+    assert figures and not any(i.startswith("map_") for i in figures)  # three input columns: no maps
     # the same run fails a threshold set above what it reached
     assert main(["report", str(run), "--strict", "--min-ess-per-chain", "100000"]) == 1
 

@@ -87,7 +87,7 @@ def _header(c: dict[str, Any]) -> list[str]:
 
 
 def _predictions(c: dict[str, Any], fig: _Figures) -> list[str]:
-    parts = ["<h2>Predictions</h2>", fig("predictive_") + fig("uncertainty_")]
+    parts = ["<h2>Predictions</h2>", fig("predictive_") + fig("uncertainty_") + fig("map_")]
     for name, u in c.get("uncertainty", {}).items():
         parts.append(f"<h3>Uncertainty split: {_e(name)}</h3>")
         rows = []

@@ -28,8 +28,9 @@ CSS = f"""
 .{CELL} figure img{{max-width:560px;width:100%;height:auto;display:block;background:#fff}}
 .{CELL} figcaption{{font-size:12px;max-width:560px}}.{CELL} .muted{{opacity:.75;font-size:12px}}
 """
-# The figures a cell shows, the first prefix that has any: the fit over a 1-D input, else the predictive checks.
-KEY_FIGURES = ("predictive_", "ppc_")
+# The figures a cell shows, the first prefix that has any: the fit over a 1-D input, the predictive map over two
+# inputs, else the predictive checks.
+KEY_FIGURES = ("predictive_", "map_mean_", "ppc_")
 MAX_SCALAR_ROWS = 12  # a cell lists this many scalar parameters; the rest are counted
 
 

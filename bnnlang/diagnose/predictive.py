@@ -107,6 +107,93 @@ def predict(
     return result
 
 
+def predict_batched(
+    program: ModuleType,
+    checked: CheckedModel,
+    idata,
+    inputs: BoundData,
+    row_dim: str,
+    max_draws: int = 200,
+    max_cells: int = 500_000,
+    seed: int = 0,
+) -> dict[str, Predictive]:
+    """`predict` at many input rows (a map's grid) at a bounded cost: at most `max_draws` draws in all, evenly
+    thinned within each chain, and at most `max_cells` (draws x rows) evaluated at once, so a long run or a GP
+    (a training-by-new-rows matrix per draw) cannot exhaust memory. Rows (of `row_dim`) are batched; every batch
+    sees the same draws, so the batches join into one prediction."""
+    per_chain = max(1, max_draws // int(idata.posterior.sizes["chain"]))
+    n = inputs.dims[row_dim]
+    step = max(1, max_cells // max_draws)
+    parts = []
+    for start in range(0, n, step):
+        rows = {
+            k: (v[start : start + step] if k in checked.data and checked.data[k].shape[:1] == (row_dim,) else v)
+            for k, v in inputs.arrays.items()
+        }
+        batch = BoundData(rows, {**inputs.dims, row_dim: min(step, n - start)}, inputs.path)
+        parts.append(predict(program, checked, idata, batch, per_chain=per_chain, seed=seed + start))
+    if len(parts) == 1:
+        return parts[0]
+
+    def joined(name: str, field: str) -> np.ndarray | None:
+        first = getattr(parts[0][name], field)
+        if first is None or checked.data[name].shape[:1] != (row_dim,):  # an output on another plate: whole
+            return first
+        return np.concatenate([getattr(p[name], field) for p in parts], axis=2)
+
+    return {name: Predictive(name, *(joined(name, f) for f in ("draws", "mean", "var", "probs"))) for name in parts[0]}
+
+
+@dataclass
+class Plane:
+    """A model's inputs when they are exactly two real columns on the rows (a matrix of two, or two vectors):
+    for each, its data variable and column (None: a vector), its label (the CSV column's name) and its training
+    values. The report maps predictions over this plane."""
+
+    columns: tuple[tuple[str, int | None], ...]
+    labels: tuple[str, ...]
+    data: tuple[np.ndarray, ...]
+    row_dim: str  # the dimension of their rows
+
+    def grid(self, train: BoundData, side: int, pad: float) -> tuple[tuple[np.ndarray, np.ndarray], BoundData]:
+        """A side x side grid over the training values widened by `pad` of their range each side: its two axes,
+        and its points as model inputs, row-major (point i * side + j is (axes[0][j], axes[1][i]))."""
+        axes = []
+        for d in self.data:
+            lo, hi = float(np.min(d)), float(np.max(d))
+            widen = pad * (hi - lo or 1.0)
+            axes.append(np.linspace(lo - widen, hi + widen, side))
+        points = [g.reshape(-1) for g in np.meshgrid(*axes)]
+        (first, col), (second, _) = self.columns
+        dtype = np.asarray(train.arrays[first]).dtype
+        if col is None:
+            arrays = {
+                name: p.astype(train.arrays[name].dtype).reshape((-1,) + train.arrays[name].shape[1:])
+                for (name, _), p in zip(self.columns, points, strict=True)
+            }
+        else:
+            arrays = {first: np.stack(points, axis=1).astype(dtype)}
+        return (axes[0], axes[1]), BoundData(arrays, {**train.dims, self.row_dim: side * side}, "<map grid>")
+
+
+def input_plane(checked: CheckedModel, train: BoundData) -> Plane | None:
+    """The model's two real input columns (`Plane`), or None when its inputs are anything else."""
+    inputs = list(checked.inputs)
+    row = inputs[0].shape[0] if inputs and inputs[0].shape else None
+    if not isinstance(row, str) or any(v.base != "real" or v.shape[:1] != (row,) for v in inputs):
+        return None
+    arrays = [np.asarray(train.arrays[v.name], dtype=float) for v in inputs]
+    widths = [int(np.prod(a.shape[1:])) for a in arrays]
+    if len(inputs) == 2 and widths == [1, 1]:
+        names = tuple(v.name for v in inputs)
+        return Plane(tuple((n, None) for n in names), names, tuple(a.reshape(-1) for a in arrays), row)
+    if len(inputs) == 1 and widths == [2] and arrays[0].ndim == 2:
+        v = inputs[0]
+        names = tuple(c.id for c in v.decl.columns) if v.decl.columns else (f"{v.name}.0", f"{v.name}.1")
+        return Plane(((v.name, 0), (v.name, 1)), names, (arrays[0][:, 0], arrays[0][:, 1]), row)
+    return None
+
+
 def _split_chains(values: np.ndarray) -> np.ndarray:
     """One chain -> its two halves, so split R-hat still compares the start of a run with its end."""
     if values.shape[0] > 1:

@@ -16,16 +16,19 @@ import numpy as np
 from ..check.backends import BACKENDS
 from ..check.data import BoundData
 from ..check.model import CheckedModel
-from . import loo, metrics, plots
+from . import loo, maps, metrics, plots
 from .figure import Figure
 from .fit import fit_checks
 from .predictive import (
+    Plane,
     Predictive,
     epistemic_score,
     function_space,
     held_out,
+    input_plane,
     log_likelihood_trace,
     predict,
+    predict_batched,
     predictive_check,
     rhat_ess,
     take_rows,
@@ -42,6 +45,10 @@ MAX_TRACE_PLOTS = 12
 GRID_POINTS = 200
 FUNCTION_ROWS = 200
 FUNCTION_DRAWS = 4000  # per chain
+MAP_SIDE = 50  # a map's grid: MAP_SIDE x MAP_SIDE points
+MAP_DRAWS = 200  # posterior draws, in all, behind a map
+MAP_PAD = 0.1  # of each input's training range, added on each side
+MAP_DIGITS = 4  # report.json keeps a map's values to this many decimals
 
 
 @dataclass
@@ -264,6 +271,7 @@ def _predictive_content(
         )
     content["uncertainty"] = {name: _uncertainty_summary(pred, "training inputs") for name, pred in train_pred.items()}
     figures += _grid_figures(run, train, content, seed)
+    figures += _map_figures(run, train, seed)
     if test is not None:
         content["test"] = _held_out(run, test, test_pred, figures, seed)
         for name, pred in test_pred.items():
@@ -361,6 +369,80 @@ def _grid_figures(run: ReportInputs, train: BoundData, content: dict[str, Any], 
             )
         )
     return figs
+
+
+def _map_figures(run: ReportInputs, train: BoundData, seed: int) -> list[Figure]:
+    """For two real input columns: each output's predictive mean (or class probability) and its epistemic part
+    over a grid covering the training inputs, from at most MAP_DRAWS draws."""
+    plane = input_plane(run.checked, train)
+    if plane is None:
+        return []
+    axes, bound = plane.grid(train, MAP_SIDE, MAP_PAD)
+    preds = predict_batched(run.program, run.checked, run.idata, bound, plane.row_dim, MAP_DRAWS, seed=seed)
+    on_rows = [name for name in preds if run.checked.data[name].shape[:1] == (plane.row_dim,)]  # not other plates
+    return [f for name in on_rows for f in _maps_of(name, preds[name], axes, plane, train.arrays[name])]
+
+
+def _maps_of(
+    name: str, pred: Predictive, axes: tuple[np.ndarray, np.ndarray], plane: Plane, y: np.ndarray
+) -> list[Figure]:
+    """The two maps of one output: what the model predicts, and where its posterior disagrees."""
+    shape = (MAP_SIDE, MAP_SIDE)
+    u = uncertainty(pred)
+    k = pred.probs.shape[-1] if pred.classifier else None
+    if pred.classifier and pred.probs.ndim == 4:
+        probs = pred.flat("probs").mean(axis=0)
+        mean = probs[:, 1] if k == 2 else probs.max(axis=-1)
+        epistemic = u["mutual_information"]
+        what = f"P({name} = 1)" if k == 2 else f"P(predicted class of {name})"
+        mean_caption = (
+            f"Colour: the posterior predictive probability that {name} is 1 (red) or 0 (blue); the black line is "
+            "where it is 0.5, the decision boundary."
+            if k == 2
+            else f"Colour: the probability of the most probable class of {name}; the black line is where it is 0.5."
+        )
+        epi_label, epi_words = "mutual information (nats)", "mutual information (total entropy - expected entropy)"
+    elif not pred.classifier and pred.mean.ndim == 3:
+        mean, epistemic = u["mean"], np.sqrt(u["epistemic_var"])
+        what, epi_label, epi_words = f"mean of {name}", f"epistemic sd of {name}", "sd of the predictive mean"
+        mean_caption = f"Colour: the posterior predictive mean of {name}."
+    else:
+        return []  # several values per row: no single map
+    labels, classes = plane.labels, (np.asarray(y).reshape(-1) if pred.classifier else None)
+    x_axis, y_axis = axes
+    common = dict(x_axis=x_axis, y_axis=y_axis, x_data=plane.data[0], y_data=plane.data[1])
+    common.update(xlabel=labels[0], ylabel=labels[1])
+    grid_data = {"x": x_axis, "y": y_axis, "x_label": labels[0], "y_label": labels[1]}
+    mean_map = maps.Map(
+        f"{what} over {labels[0]} and {labels[1]}", values=mean.reshape(shape), colour_label=what,
+        cmap="RdBu_r" if k == 2 else "viridis", limits=(0.0, 1.0) if pred.classifier else (None, None),
+        classes=classes, half_contour=pred.classifier, **common,
+    )  # fmt: skip
+    epi_map = maps.Map(
+        f"Epistemic uncertainty of {name}", values=epistemic.reshape(shape), colour_label=epi_label,
+        cmap="magma", limits=(0.0, None), classes=classes, **common,
+    )  # fmt: skip
+    dots = "Dots: training inputs" + (", coloured by class." if pred.classifier else ".")
+    return [
+        Figure(
+            f"map_mean_{name}",
+            mean_map.title,
+            f"{mean_caption} {dots} Grid: {MAP_SIDE} x {MAP_SIDE} points over the training inputs' range, widened "
+            f"by a tenth on each side, from at most {MAP_DRAWS} posterior draws; in report.json values[i][j] is at "
+            "(x[j], y[i]).",
+            maps.draw(mean_map),
+            {**grid_data, "quantity": what, "values": np.round(mean.reshape(shape), MAP_DIGITS)},
+        ),
+        Figure(
+            f"map_epistemic_{name}",
+            epi_map.title,
+            f"Colour: the epistemic part of the uncertainty, the {epi_words} over posterior draws; bright is "
+            "uncertain. Epistemic: where the posterior disagrees, which more data would settle; far from the data "
+            f"it should grow. {dots}",
+            maps.draw(epi_map),
+            {**grid_data, "quantity": epi_label, "values": np.round(epistemic.reshape(shape), MAP_DIGITS)},
+        ),
+    ]
 
 
 def _held_out(
