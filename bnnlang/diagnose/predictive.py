@@ -144,6 +144,14 @@ def predict_batched(
     return {name: Predictive(name, *(joined(name, f) for f in ("draws", "mean", "var", "probs"))) for name in parts[0]}
 
 
+def padded_axis(values: np.ndarray, points: int, pad: float) -> np.ndarray:
+    """`points` evenly spaced values over the training values' range widened by `pad` of it on each side (a unit
+    on each side for a constant input): where a figure or map shows predictions beyond the data."""
+    lo, hi = float(np.min(values)), float(np.max(values))
+    widen = pad * (hi - lo or 1.0)
+    return np.linspace(lo - widen, hi + widen, points)
+
+
 @dataclass
 class Plane:
     """A model's inputs when they are exactly two real columns on the rows (a matrix of two, or two vectors):
@@ -158,11 +166,7 @@ class Plane:
     def grid(self, train: BoundData, side: int, pad: float) -> tuple[tuple[np.ndarray, np.ndarray], BoundData]:
         """A side x side grid over the training values widened by `pad` of their range each side: its two axes,
         and its points as model inputs, row-major (point i * side + j is (axes[0][j], axes[1][i]))."""
-        axes = []
-        for d in self.data:
-            lo, hi = float(np.min(d)), float(np.max(d))
-            widen = pad * (hi - lo or 1.0)
-            axes.append(np.linspace(lo - widen, hi + widen, side))
+        axes = [padded_axis(d, side, pad) for d in self.data]
         points = [g.reshape(-1) for g in np.meshgrid(*axes)]
         (first, col), (second, _) = self.columns
         dtype = np.asarray(train.arrays[first]).dtype

@@ -27,6 +27,7 @@ from .predictive import (
     held_out,
     input_plane,
     log_likelihood_trace,
+    padded_axis,
     predict,
     predict_batched,
     predictive_check,
@@ -43,6 +44,7 @@ from .verdict import judge
 REPORT_FORMAT = 1
 MAX_TRACE_PLOTS = 12
 GRID_POINTS = 200
+GRID_PAD = 0.25  # of the one input's training range, added on each side of the predictive figure
 FUNCTION_ROWS = 200
 FUNCTION_DRAWS = 4000  # per chain
 MAP_SIDE = 50  # a map's grid: MAP_SIDE x MAP_SIDE points
@@ -334,9 +336,7 @@ def _grid_figures(run: ReportInputs, train: BoundData, content: dict[str, Any], 
         return []
     row_dim = run.checked.data[xname].shape[0]
     x = train.arrays[xname]
-    lo, hi = float(np.min(x)), float(np.max(x))
-    pad = 0.25 * (hi - lo or 1.0)
-    grid = np.linspace(lo - pad, hi + pad, GRID_POINTS).astype(x.dtype).reshape((GRID_POINTS,) + x.shape[1:])
+    grid = padded_axis(x, GRID_POINTS, GRID_PAD).astype(x.dtype).reshape((GRID_POINTS,) + x.shape[1:])
     bound = BoundData({xname: grid}, {**train.dims, row_dim: GRID_POINTS}, "<grid>")
     figs = []
     for name, pred in predict(run.program, run.checked, run.idata, bound, seed=seed).items():
@@ -422,13 +422,13 @@ def _maps_of(
         f"Epistemic uncertainty of {name}", values=epistemic.reshape(shape), colour_label=epi_label,
         cmap="magma", limits=(0.0, None), classes=classes, **common,
     )  # fmt: skip
-    dots = "Dots: training inputs" + (", coloured by class." if pred.classifier else ".")
+    dots = "Dots: training inputs" + (", one colour and marker per class." if pred.classifier else ".")
     return [
         Figure(
             f"map_mean_{name}",
             mean_map.title,
             f"{mean_caption} {dots} Grid: {MAP_SIDE} x {MAP_SIDE} points over the training inputs' range, widened "
-            f"by a tenth on each side, from at most {MAP_DRAWS} posterior draws; in report.json values[i][j] is at "
+            f"by {MAP_PAD:.0%} of it on each side, from at most {MAP_DRAWS} posterior draws; in report.json values[i][j] is at "
             "(x[j], y[i]).",
             maps.draw(mean_map),
             {**grid_data, "quantity": what, "values": np.round(mean.reshape(shape), MAP_DIGITS)},

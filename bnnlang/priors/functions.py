@@ -18,6 +18,7 @@ import numpy as np
 
 from ..check.model import CheckedModel
 from ..diagnose.figure import Figure
+from ..diagnose.predictive import padded_axis
 from ..diagnose.prior_plots import Panel, prior_functions
 
 GRID_POINTS = 200
@@ -94,9 +95,7 @@ def grid_inputs(checked: CheckedModel, kwargs: dict[str, Any], points: int) -> t
     if xname is None:
         return None
     x = np.asarray(kwargs[xname])
-    lo, hi = float(np.min(x)), float(np.max(x))
-    pad = PAD * (hi - lo or 1.0)
-    grid = np.linspace(lo - pad, hi + pad, points).astype(x.dtype).reshape((points,) + x.shape[1:])
+    grid = padded_axis(x, points, PAD).astype(x.dtype).reshape((points,) + x.shape[1:])
     out = {**kwargs, xname: grid}
     for v in checked.observed:
         out[v.name] = None
