@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from bnnlang.check.backends import BACKENDS
-from bnnlang.check.distributions import ACTIVATIONS, DISTRIBUTIONS, KERNELS, LAYER_KINDS
+from bnnlang.check.distributions import ACTIVATIONS, DISTRIBUTIONS, KERNELS
+from bnnlang.check.nn import BLOCKS, LAYERS
 
 ROOT = Path(__file__).resolve().parents[1]
 VSCODE = ROOT / "editors" / "vscode"
@@ -119,7 +120,7 @@ def test_the_tables_reach_the_grammar() -> None:
         for p in tm["repository"][key]["patterns"]:
             assert p["name"].startswith("support."), p["name"]
             support |= alternatives(p["match"])
-    assert set(DISTRIBUTIONS) | set(KERNELS) | set(LAYER_KINDS) | set(BACKENDS) <= support
+    assert set(DISTRIBUTIONS) | set(KERNELS) | (set(LAYERS) | set(BLOCKS)) | set(BACKENDS) <= support
     assert (set(ACTIVATIONS) - {""}) <= support
 
 

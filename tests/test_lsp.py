@@ -22,7 +22,8 @@ from lsp_client import ROOT, Client
 from test_fuzz import random_mutant
 
 from bnnlang.check.backends import BACKENDS
-from bnnlang.check.distributions import ACTIVATIONS, DISTRIBUTIONS, KERNELS, LAYER_KINDS
+from bnnlang.check.distributions import ACTIVATIONS, DISTRIBUTIONS, KERNELS
+from bnnlang.check.nn import BLOCKS, LAYERS
 from bnnlang.errors import BnnError
 from bnnlang.lsp import diagnostics as diag_mod
 from bnnlang.lsp.complete import complete
@@ -179,7 +180,7 @@ def hover_at(text: str, needle: str, delta: int = 1) -> str:
 
 def test_hover_on_every_distribution_kernel_layer_and_activation_comes_from_the_tables() -> None:
     assert {d.support for d in DISTRIBUTIONS.values()} <= set(SUPPORTS)
-    names = [*DISTRIBUTIONS, *KERNELS, *LAYER_KINDS, "deterministic", "GP"]
+    names = [*DISTRIBUTIONS, *KERNELS, *LAYERS, *BLOCKS, "GP"]
     for name in names:
         text = f"param a ~ Normal(0, 1)\n{name}\n"
         found = hover(text, 1, 0, {})
@@ -233,7 +234,9 @@ def test_completion_by_place() -> None:
     assert labels(t, *where(t, "nuts(", 0)) == list(BACKENDS)
     assert labels(t, *where(t, "neal()", 2)) == ["neal"]
     layers = labels(t, *where(t, "dense(20, tanh)", 0))
-    assert {"dense", "residual", "deterministic", "default", *ACTIVATIONS} == set(layers)
+    offered = {name for name, kind in LAYERS.items() if kind.offered}
+    assert {"dense", "conv2d", "attention", "residual", "deterministic", "default", *ACTIVATIONS} <= set(layers)
+    assert set(layers) == offered | set(BLOCKS) | {"default"} and "batchnorm" not in layers
     assert labels(t, *where(t, "std.priors", 4)) == ["std.priors"]
     assert "horseshoe" in labels(t, *where(t, "(neal)", 1)) and "neal" not in labels(t, *where(t, "(neal)", 5))
     assert {"param", "network", "observe", "infer"} <= set(labels(t, *where(t, "observe", 0)))
@@ -330,7 +333,7 @@ def test_a_session_through_every_feature(tmp_path: Path) -> None:
             return c.at("textDocument/hover", uri, *where(REG_TEXT, needle, delta), ANSWER_S)["contents"]["value"]
 
         assert DISTRIBUTIONS["Normal"].signature() in hover_text("Normal(mlp")
-        assert "`dense(units, activation)`" in hover_text("dense(20")
+        assert "dense(units, activation = identity)" in hover_text("dense(20")
         assert "prior neal(scale = 1.0)" in hover_text("neal()")
         assert BACKENDS["nuts"].settings["warmup"].doc in hover_text("warmup")
 

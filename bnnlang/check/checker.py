@@ -19,8 +19,8 @@ from .env import Entry, Env, Kind, PriorSource
 from .exprs import Exprs
 from .gp import check_function_prior, check_gp, classify
 from .imports import resolve_imports
-from .layers import check_network, check_prior_def
 from .model import CheckedFunctionPrior, CheckedGP, CheckedModel, CheckedNetwork, DataVar, Shape, symbols
+from .network import check_network, check_prior_def
 from .settings import InferSettings, check_backend, defaults, validate_setting
 
 _NUMERIC = Setting(float, 0.0)

@@ -98,8 +98,7 @@ ACTIVATIONS: dict[str, str] = {
     "identity": "",
 }
 
-LAYER_KINDS = ("dense", "residual") + tuple(ACTIVATIONS)
-PRIOR_ROLES = ("weight", "bias")
+PRIOR_ROLES = ("weight", "bias", "scale")  # a layer site's role chooses its prior (check/nn/)
 
 
 @dataclass(frozen=True)

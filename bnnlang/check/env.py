@@ -50,6 +50,21 @@ class PriorSource:
     program: t.Program
 
 
+@dataclass(frozen=True)
+class NetworkInput:
+    """What a network's first call feeds it: the input's shape without rows, where, and the data variable it
+    is (None for a computed input), whose type says whether it holds token ids."""
+
+    shape: Shape
+    span: t.Span
+    data: str | None = None
+
+    @property
+    def width(self) -> Size:
+        """The width of a matrix input (0 for any other rank): what function-space priors and kernels read."""
+        return self.shape[0] if len(self.shape) == 1 else 0
+
+
 @dataclass
 class Env:
     program: t.Program
@@ -59,7 +74,7 @@ class Env:
     data: dict[str, DataVar] = field(default_factory=dict)
     param_shapes: dict[str, Shape] = field(default_factory=dict)
     network_nodes: dict[str, t.Network] = field(default_factory=dict)
-    network_calls: dict[str, tuple[Size, t.Span]] = field(default_factory=dict)  # input width, first call
+    network_calls: dict[str, NetworkInput] = field(default_factory=dict)  # what the first call fed it
     used_data: set[str] = field(default_factory=set)
     used_priors: set[str] = field(default_factory=set)
     warnings: list[BnnWarning] = field(default_factory=list)

@@ -12,7 +12,7 @@ from ..errors import Location
 from ..syntax import tree as t
 from . import messages as msg
 from .distributions import DISTRIBUTIONS, FUNCTIONS, POSITIVE_PARAMS, DistSpec, KernelSpec
-from .env import Env, Kind, Scope
+from .env import Env, Kind, NetworkInput, Scope
 from .model import DataVar, Shape, Size
 
 
@@ -178,12 +178,15 @@ class Exprs:
         if len(call.args) != 1 or call.kwargs:
             raise msg.network_arity(self.at(call.span), net.name, len(call.args) + len(call.kwargs))
         arg = self.shape(call.args[0], scope)
-        if len(arg) != 2:
+        data = call.args[0].id if isinstance(call.args[0], t.Name) and call.args[0].id in self.env.data else None
+        tokens = data is not None and self.env.data[data].base == "int"
+        if len(arg) < (1 if tokens else 2):
             raise msg.network_input_not_matrix(self.at(call.args[0].span), arg)
         prev = self.env.network_calls.get(net.name)
-        if prev is not None and prev[0] != arg[1]:
-            raise msg.network_width_changed(self.at(call.span), net.name, prev[0], prev[1].line, arg[1])
-        self.env.network_calls.setdefault(net.name, (arg[1], call.span))
+        if prev is not None and prev.shape != arg[1:]:
+            first, here = _features(prev.shape), _features(arg[1:])
+            raise msg.network_width_changed(self.at(call.span), net.name, first, prev.span.line, here)
+        self.env.network_calls.setdefault(net.name, NetworkInput(arg[1:], call.span, data))
         out = tuple(self.env.size_of(d) for d in net.output.shape)
         return (arg[0],) + out[1:]
 
@@ -287,3 +290,8 @@ def _called(expr: t.Expr) -> list[str]:
 
 def _minus_one(size: Size) -> Size:
     return size - 1 if isinstance(size, int) else f"{size}-1"
+
+
+def _features(shape: Shape) -> str:
+    """A network input's features in messages: a width, or a shape without rows."""
+    return str(shape[0]) if len(shape) == 1 else "[rows" + "".join(f", {d}" for d in shape) + "]"

@@ -234,8 +234,7 @@ def check_function_prior(ex: Exprs, node: t.FunctionPrior) -> CheckedFunctionPri
         _context_features(ex, call, arg)
         ex.network_call(call, ex.env.scope)
         check_mean(ex, mean)
-        features = ex.env.network_calls[node.network][0]
-        check_kernel(ex, kernel, features)
+        check_kernel(ex, kernel, _network_width(ex, node))
         return CheckedFunctionPrior(node, mean, kernel, opts["jitter"], arg.id, int(points), spread=spread)
     if "points" not in kw:
         raise net_msg.context_needs_points(ex.at(ctx.span))
@@ -246,12 +245,20 @@ def check_function_prior(ex: Exprs, node: t.FunctionPrior) -> CheckedFunctionPri
     if node.network not in ex.env.network_calls:
         raise net_msg.network_unused_for_context(ex.at(node.span), net_node.name, net_node.input)
     check_mean(ex, mean)
-    check_kernel(ex, kernel, ex.env.network_calls[node.network][0])
+    check_kernel(ex, kernel, _network_width(ex, node))
     return CheckedFunctionPrior(node, mean, kernel, opts["jitter"], None, int(points), low, high, spread)
 
 
 def _context_features(ex: Exprs, call: t.Call, arg: t.Name) -> None:
     shape = ex.shape(arg, ex.env.scope)
     prev = ex.env.network_calls.get(call.func)
-    if len(shape) == 2 and prev is not None and shape[1] != prev[0]:
-        raise net_msg.context_features(ex.at(arg.span), shape[1], call.func, prev[0])
+    if len(shape) == 2 and prev is not None and (shape[1],) != prev.shape:
+        raise net_msg.context_features(ex.at(arg.span), shape[1], call.func, prev.width)
+
+
+def _network_width(ex: Exprs, node: t.FunctionPrior):
+    """A function-space prior compares functions at points of the input space: a matrix's rows."""
+    width = ex.env.network_calls[node.network].width
+    if not width:
+        raise net_msg.function_prior_on_tensors(ex.at(node.span), node.network)
+    return width

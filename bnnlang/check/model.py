@@ -58,71 +58,103 @@ class PriorUse:
 
 
 @dataclass
-class Dense:
-    path: str
+class Site:
+    """One sampled array of a layer: its name within the layer (`weight`, `query.weight`), the prior role that
+    chooses its prior (`weight`, `bias`, `scale`), its shape, and the fans its prior's `fan_in`/`fan_out` read.
+    `axes` names each axis for ArviZ's dims (`in`, `out`, `kernel`, ...), shared across the layer's sites."""
+
+    name: str
+    role: str
+    shape: Shape
     fan_in: Size
-    units: Size
-    activation: str
-    weight: PriorUse
-    bias: PriorUse
+    fan_out: Size
+    axes: tuple[str, ...]
+    prior: PriorUse | None = None
+
+
+@dataclass
+class Layer:
+    """A checked layer of any kind (`check/nn/`): its arguments as validated values, the shapes it maps between
+    (without the rows axis), and its sampled sites."""
+
+    path: str
+    kind: str
+    args: dict[str, object]
+    in_shape: Shape
+    out_shape: Shape
+    sites: list[Site] = field(default_factory=list)
     deterministic: bool = False  # point-estimated (MAP), then held fixed while the rest is sampled
+
+    def site(self, name: str) -> Site:
+        return next(s for s in self.sites if s.name == name)
 
 
 @dataclass
 class Residual:
+    """A block of layers; with `skip` its input is added to its output (a residual connection)."""
+
     path: str
     layers: list
-
-
-@dataclass
-class Activation:
-    path: str
-    activation: str
+    skip: bool = True
 
 
 @dataclass
 class CheckedNetwork:
     node: t.Network
-    fan_in: Size
+    in_shape: Shape  # the input's shape without its rows axis
     layers: list
-    out_units: Size  # width of the last layer
+    out_shape: Shape  # the last layer's output shape without rows
     squeeze: bool  # output declared as real[rows]: drop the unit axis
 
     @property
     def name(self) -> str:
         return self.node.name
 
-    def dense_layers(self) -> list[Dense]:
-        """Every dense layer, residual blocks' included, in order."""
-        out: list[Dense] = []
+    @property
+    def fan_in(self) -> Size:
+        """The input's width, for networks on matrices (function-space priors and deep kernels need one)."""
+        return self.in_shape[-1] if len(self.in_shape) == 1 else 0
+
+    def param_layers(self) -> list[Layer]:
+        """Every layer with sampled sites, blocks' included, in order."""
+        out: list[Layer] = []
         stack = list(reversed(self.layers))
         while stack:
             layer = stack.pop()
-            if isinstance(layer, Dense):
+            if isinstance(layer, Layer) and layer.sites:
                 out.append(layer)
             elif isinstance(layer, Residual):
                 stack.extend(reversed(layer.layers))
         return out
+
+    def dense_layers(self) -> list[Layer]:
+        return [layer for layer in self.param_layers() if layer.kind == "dense"]
 
     def deterministic_sites(self) -> list[str]:
         """Sample sites of the layers marked deterministic: their weights, biases and prior locals."""
         return self.sites(deterministic_only=True)
 
     def hidden_sites(self) -> list[str]:
-        """Sites of every dense layer but the last: what a last-layer approximation holds at the MAP."""
-        last = self.dense_layers()[-1].path
+        """Sites of every layer but the last with parameters: what a last-layer approximation holds at the MAP."""
+        last = self.param_layers()[-1].path
         return [s for s in self.sites() if not s.startswith(f"{self.name}.{last}.")]
+
+    def layer_sites(self, deterministic_only: bool = False) -> list[tuple[str, Layer, Site]]:
+        """(full site name, its layer, the site) for every layer site, in order."""
+        return [
+            (f"{self.name}.{layer.path}.{site.name}", layer, site)
+            for layer in self.param_layers()
+            if layer.deterministic or not deterministic_only
+            for site in layer.sites
+        ]
 
     def sites(self, deterministic_only: bool = False) -> list[str]:
         """The network's sample sites (weights, biases, prior locals), in order."""
         sites = []
-        for layer in self.dense_layers():
-            if layer.deterministic or not deterministic_only:
-                for use in (layer.weight, layer.bias):
-                    site = f"{self.name}.{layer.path}.{use.role}"
-                    sites.append(site)
-                    if use.prior_def is not None:
-                        sites.extend(f"{site}.{lp.name}" for lp in use.prior_def.locals)
+        for name, _, site in self.layer_sites(deterministic_only):
+            sites.append(name)
+            if site.prior is not None and site.prior.prior_def is not None:
+                sites.extend(f"{name}.{lp.name}" for lp in site.prior.prior_def.locals)
         return sites
 
 
@@ -225,20 +257,19 @@ class CheckedModel:
         for p in self.params:
             _noncenter(out, p.name, p.dist, latent)
         for net in self.networks.values():
-            for layer in net.dense_layers():
+            for site, layer, layer_site in net.layer_sites():
                 if layer.deterministic:
                     continue
-                for use in (layer.weight, layer.bias):
-                    site = f"{net.name}.{layer.path}.{use.role}"
-                    if use.prior_def is None:
-                        _noncenter(out, site, use.call, latent)
-                        continue
-                    # inside a prior: its own params, and arguments the use site computes from latents
-                    scope = {name for name, arg in use.args.items() if latent.intersection(t.names_in(arg))}
-                    for lp in use.prior_def.locals:
-                        _noncenter(out, f"{site}.{lp.name}", lp.dist, scope)
-                        scope.add(lp.name)
-                    _noncenter(out, site, use.prior_def.value, scope)
+                use = layer_site.prior
+                if use.prior_def is None:
+                    _noncenter(out, site, use.call, latent)
+                    continue
+                # inside a prior: its own params, and arguments the use site computes from latents
+                scope = {name for name, arg in use.args.items() if latent.intersection(t.names_in(arg))}
+                for lp in use.prior_def.locals:
+                    _noncenter(out, f"{site}.{lp.name}", lp.dist, scope)
+                    scope.add(lp.name)
+                _noncenter(out, site, use.prior_def.value, scope)
         return out
 
     @property

@@ -495,3 +495,11 @@ def context_features(where: Location, got: Size, network: str, width: Size) -> B
         f"The context points have {got} features but network '{network}' takes {width}.",
         "Give context points with as many columns as the network's input.",
     )
+
+
+def function_prior_on_tensors(where: Location, network: str) -> BnnError:
+    return error_at(
+        where,
+        f"A function-space prior needs a network on a matrix [rows, features]; '{network}' takes another shape.",
+        "Put a weight prior on this network's layers instead.",
+    )

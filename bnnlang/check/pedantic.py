@@ -25,9 +25,10 @@ def pedantic_warnings(model: CheckedModel) -> list[BnnWarning]:
                 out.append(msg.large_prior_argument(_at(model, arg.span), p.name, arg.text))
     for net in model.networks.values():
         has_default = {d.role for d in net.node.defaults}
-        for layer in net.dense_layers():
-            explicit = {layer.weight.role} if layer.weight.call.span.line else set()
-            if "weight" not in has_default and not explicit:
+        for layer in net.param_layers():
+            weights = [s for s in layer.sites if s.role == "weight"]
+            explicit = any(s.prior.call.span.line for s in weights)
+            if weights and "weight" not in has_default and not explicit:
                 out.append(msg.implicit_weight_prior(_at(model, net.node.span), net.name, layer.path))
                 break
     return out

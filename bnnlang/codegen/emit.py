@@ -15,8 +15,9 @@ import re
 from dataclasses import dataclass, field
 
 from ..check.backends import DEFAULT_BACKEND
-from ..check.distributions import ACTIVATIONS, DISTRIBUTIONS, FUNCTIONS
-from ..check.model import Activation, CheckedModel, CheckedNetwork, Dense, PriorUse, Residual, Shape, Size
+from ..check.distributions import DISTRIBUTIONS, FUNCTIONS
+from ..check.model import CheckedModel, CheckedNetwork, Layer, Residual, Shape, Site, Size
+from ..check.nn import LAYERS
 from ..check.settings import defaults
 from ..syntax import tree as t
 from ..version import __version__
@@ -194,6 +195,7 @@ class Emitter:
             self.emit()
         for module, pdef in m.prior_defs.values():
             self.prior_function(pdef, module)
+        self.layer_helpers()
         for net in m.networks.values():
             self.network_function(net)
         for fp in m.function_priors:
@@ -221,12 +223,25 @@ class Emitter:
         self.emit(f"return numpyro.sample(_name, {value})", 1)
         self.emit()
 
+    def layer_helpers(self) -> None:
+        """Functions that layers' code calls (attention, position codes), once each, in the order first used."""
+        helpers: list[str] = []
+        for net in self.m.networks.values():
+            for layer in _all_layers(net.layers):
+                helpers += [h for h in LAYERS[layer.kind].helpers if h not in helpers]
+        for helper in helpers:
+            self.emit()
+            self.lines.extend(helper.rstrip("\n").split("\n"))
+            self.emit()
+
     def network_function(self, net: CheckedNetwork) -> None:
         node = net.node
-        widths = [str(net.fan_in)] + [str(layer.units) for layer in net.dense_layers()]
+        steps = [layer for layer in _all_layers(net.layers) if layer.sites or layer.out_shape != layer.in_shape]
+        shapes = [_shape_text(net.in_shape)] + [_shape_text(layer.out_shape) for layer in steps]
+        what = "shapes" if any(s.startswith("[") for s in shapes) else "widths"
         self.emit()
         self.emit(f"def {python_name(node.name)}(_p, {python_name(node.input)}):")
-        self.emit(f'"""Network {node.name}: widths {" -> ".join(widths)}."""', 1)
+        self.emit(f'"""Network {node.name}: {what} {" -> ".join(shapes)}."""', 1)
         self.emit(f"_h0 = {python_name(node.input)}", 1)
         self.layer_code(net.layers, 0)
         self.emit("return _h0[..., 0]" if net.squeeze else "return _h0", 1)
@@ -235,40 +250,38 @@ class Emitter:
     def layer_code(self, layers: list, depth: int) -> None:
         h = f"_h{depth}"
         for layer in layers:
-            if isinstance(layer, Dense):
-                act = ACTIVATIONS[layer.activation]
-                lin = f'{h} @ _p["{layer.path}.weight"] + _p["{layer.path}.bias"]'
-                self.emit(f"{h} = {act}({lin})" if act else f"{h} = {lin}", 1)
-            elif isinstance(layer, Activation):
-                act = ACTIVATIONS[layer.activation]
-                if act:
-                    self.emit(f"{h} = {act}({h})", 1)
-            elif isinstance(layer, Residual):
+            if isinstance(layer, Residual) and layer.skip:
                 inner = f"_h{depth + 1}"
                 self.emit(f"{inner} = {h}  # residual block {layer.path}", 1)
                 self.layer_code(layer.layers, depth + 1)
                 self.emit(f"{h} = {h} + {inner}", 1)
+            elif isinstance(layer, Residual):
+                self.emit(f"# block {layer.path}", 1)
+                self.layer_code(layer.layers, depth)
+            else:
+                for line in LAYERS[layer.kind].code(layer, h):
+                    self.emit(line, 1)
 
     def network_params(self, net: CheckedNetwork, ctx: _Ctx) -> None:
         var = f"_p_{net.name}"
         self.emit(f"# network {net.name}", 1)
         self.emit(f"{var} = {{}}", 1)
-        for layer in net.dense_layers():
+        for layer in net.param_layers():
             if layer.deterministic:
                 self.emit(f"# layer {layer.path} is deterministic: `bnnc run` fixes it at its MAP value", 1)
-            for use, shape in ((layer.weight, (layer.fan_in, layer.units)), (layer.bias, (layer.units,))):
-                site = f"{net.name}.{layer.path}.{use.role}"
-                key = f"{layer.path}.{use.role}"
-                self.emit(f'{var}["{key}"] = {self.prior_site(use, site, shape, layer, ctx)}', 1)
+            for site in layer.sites:
+                name = f"{net.name}.{layer.path}.{site.name}"
+                self.emit(f'{var}["{layer.path}.{site.name}"] = {self.prior_site(site, name, ctx)}', 1)
 
-    def prior_site(self, use: PriorUse, site: str, shape: Shape, layer: Dense, ctx: _Ctx) -> str:
-        fan_in, fan_out = _size(layer.fan_in), _size(layer.units)
+    def prior_site(self, s: Site, name: str, ctx: _Ctx) -> str:
+        use = s.prior
+        fan_in, fan_out = _size(s.fan_in), _size(s.fan_out)
         if use.prior_def is not None:
             args = "".join(f", {python_name(k)}={self.expr(v, ctx)}" for k, v in use.args.items())
-            return f'{python_name(use.prior_def.name)}("{site}", {_shape(shape)}, {fan_in}, {fan_out}{args})'
+            return f'{python_name(use.prior_def.name)}("{name}", {_shape(s.shape)}, {fan_in}, {fan_out}{args})'
         # fan_in / fan_out may appear in a layer's own prior expression
         local = _Ctx(ctx.network_outputs, {"fan_in": fan_in, "fan_out": fan_out})
-        return f'numpyro.sample("{site}", {self.sample_dist(use.call, shape, local)})'
+        return f'numpyro.sample("{name}", {self.sample_dist(use.call, s.shape, local)})'
 
     def model_function(self) -> None:
         m = self.m
@@ -451,3 +464,15 @@ def _network_calls(node, networks: dict[str, CheckedNetwork]) -> list[t.Call]:
 def generate(model: CheckedModel) -> str:
     """The NumPyro program for a checked model, as Python source."""
     return Emitter(model).program()
+
+
+def _all_layers(layers: list) -> list[Layer]:
+    """Every layer, blocks' included, in order."""
+    out: list[Layer] = []
+    for layer in layers:
+        out += _all_layers(layer.layers) if isinstance(layer, Residual) else [layer]
+    return out
+
+
+def _shape_text(shape: Shape) -> str:
+    return str(shape[0]) if len(shape) == 1 else "[" + ", ".join(str(s) for s in shape) + "]"

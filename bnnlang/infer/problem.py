@@ -68,6 +68,8 @@ class Problem:
     reparam: Callable[[Callable], Callable] | None = None
     noncentered: tuple[str, ...] = ()
     program: str = ""  # digest of the generated program: runs of one program on data of one shape share samplers
+    # each layer site's prior role and fan-in (a number, or the dimension a dense layer's width is), for starts
+    layer_sites: dict[str, tuple[str, int | str]] = field(default_factory=dict)
     warm: WarmStart | None = None  # a previous run's posterior to start from (`infer.warm`); None: a cold start
 
     @property
@@ -260,6 +262,9 @@ def make_problem(
         hidden=tuple(checked.hidden_sites()),
         base_model=model_fn,
         keyed=any(fp.spread for fp in checked.function_priors),
+        layer_sites={
+            name: (site.role, site.fan_in) for net in checked.networks.values() for name, _, site in net.layer_sites()
+        },
         reparam=reparam,
         noncentered=noncentered if reparam is not None else (),
         program=program,

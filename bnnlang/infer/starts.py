@@ -408,7 +408,8 @@ def _member_fns(problem: Problem, rows: _TrainingRows, unravel: Callable, opt, s
 
 
 def fan_in_start(problem: Problem, draw: dict[str, jnp.ndarray], key: jax.Array) -> dict[str, jnp.ndarray]:
-    """Dense layers' weights ~ Normal(0, 1 / sqrt(fan_in)) and biases 0; other sites keep the prior draw.
+    """Layers' weights ~ Normal(0, 1 / sqrt(fan_in)), biases 0 and normalisation scales 1 (what deep ensembles
+    and MILE's authors start from); other sites keep the prior draw.
 
     A non-centred weight is stored as its standard draw z (weight = loc + scale * z); z is set so the
     weight is the fan-in start, at the scale the prior draw of its hyperparameters gives (a horseshoe's
@@ -419,14 +420,13 @@ def fan_in_start(problem: Problem, draw: dict[str, jnp.ndarray], key: jax.Array)
     sites = {decentered(site): site for site in problem.noncentered}
     for i, name in enumerate(sorted(draw)):
         site = sites.get(name, name)
-        dims = problem.site_dims.get(site, [])
-        layer = site.rsplit(".", 1)[0]
-        if site.endswith(".weight") and dims == [f"{layer}.in", f"{layer}.out"] and draw[name].ndim == 2:
-            fan_in = draw[name].shape[0]
+        role, fan_in = problem.layer_sites.get(site, ("", 0))
+        if role == "weight":
+            fan = fan_in if isinstance(fan_in, int) else draw[name].shape[0]  # a dense layer's data-fixed width
             noise = jax.random.normal(jax.random.fold_in(key, i), draw[name].shape, draw[name].dtype)
-            target = noise / math.sqrt(fan_in)
-        elif site.endswith(".bias") and dims == [f"{layer}.out"]:
-            target = jnp.zeros_like(draw[name])
+            target = noise / math.sqrt(fan)
+        elif role in _CONSTANT_STARTS:
+            target = jnp.full_like(draw[name], _CONSTANT_STARTS[role])
         else:
             continue
         if site != name:
@@ -435,6 +435,9 @@ def fan_in_start(problem: Problem, draw: dict[str, jnp.ndarray], key: jax.Array)
             target = (target - loc) / scale
         out[name] = target
     return out
+
+
+_CONSTANT_STARTS = {"bias": 0.0, "scale": 1.0}
 
 
 def _loc_scale(problem: Problem, draw: dict[str, jnp.ndarray]) -> dict[str, tuple[jnp.ndarray, jnp.ndarray]]:

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..check.backends import BACKENDS
-from ..check.distributions import ACTIVATIONS, DISTRIBUTIONS, FUNCTIONS, KERNELS, LAYER_KINDS, PRIOR_ROLES
+from ..check.distributions import ACTIVATIONS, DISTRIBUTIONS, FUNCTIONS, KERNELS, PRIOR_ROLES
 from ..check.imports import available_modules
+from ..check.nn import BLOCKS, LAYERS
 from ..syntax.parser import KEYWORDS
 from .context import Context, context_at
 from .symbols import Symbol, cached_module
@@ -60,7 +61,7 @@ def _scope(p: Place) -> list[Item]:
 
 
 def _layers(p: Place) -> list[Item]:
-    kinds = _named(LAYER_KINDS, "layer") + [Item("deterministic", "layer")]
+    kinds = _named([name for name, kind in LAYERS.items() if kind.offered] + list(BLOCKS), "layer")
     return ([Item("default", "keyword")] if p.ctx.block == "network" else []) + kinds
 
 

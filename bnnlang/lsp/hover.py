@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ..check.backends import BACKENDS, Backend, Setting
 from ..check.distributions import ACTIVATIONS, DISTRIBUTIONS, FUNCTIONS, GP_OPTIONS, KERNELS, DistSpec
+from ..check.nn import LAYERS
 from .context import context_at
 from .symbols import Symbol
 from .text import lines, word_at
@@ -25,12 +26,13 @@ SUPPORTS: dict[str, str] = {
     "count": "counts 0, 1, 2, ...",
 }
 
-# Layer kinds that are not activations: `dense`, `residual` (LAYER_KINDS) and the `deterministic` block (a test
-# checks that every layer kind gets a hover, so a new kind needs its words here).
+# The blocks, which no layer table holds (a test checks that every layer kind gets a hover); every other layer's
+# words come from its entry in `check.nn.LAYERS`.
+PRIORS_DOC = (
+    "A body `{ weight ~ P; bias ~ Q }` sets this layer's priors (else the network's `default`, else "
+    "`Normal(0, 1/sqrt(fan_in))` weights, `Normal(0, 1)` biases and `Normal(1, 0.1)` scales)."
+)
 LAYER_DOCS: dict[str, str] = {
-    "dense": "`dense(units, activation)`: `h @ W + b`, then the activation. Weight `[fan_in, units]`, bias "
-    "`[units]`; `units` is a number or a dimension name. A body `{ weight ~ P; bias ~ Q }` sets this layer's "
-    "priors (else the network's `default`, else `Normal(0, 1/sqrt(fan_in))` weights and `Normal(0, 1)` biases).",
     "residual": "`residual { layers }`: `h + layers(h)`; the block must keep the width.",
     "deterministic": "`deterministic { layers }`: these layers are point-estimated (fitted by MAP, setting "
     "`map_steps`) and the rest of the model is sampled: a partially Bayesian network.",
@@ -99,6 +101,10 @@ def table_text(name: str) -> str | None:
         parts.append(f"{_code(f'{name}(x)')}\n\nFunction, element-wise: `{FUNCTIONS[name]}`.")
     if name in ACTIVATIONS:
         parts.append(_activation(name))
+    if name in LAYERS and name not in ACTIVATIONS:
+        kind = LAYERS[name]
+        priors = f" {PRIORS_DOC}" if kind.takes_priors else ""
+        parts.append(f"{_code(kind.signature())}\n\nLayer. {kind.doc}{priors}")
     if name in LAYER_DOCS:
         parts.append(f"Layer. {LAYER_DOCS[name]}")
     if name in BACKENDS:

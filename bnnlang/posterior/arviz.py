@@ -27,22 +27,19 @@ with warnings.catch_warnings():
 
 
 def site_dims(model: CheckedModel) -> dict[str, list[str]]:
-    """ArviZ dims for each site: weights get (layer.in, layer.out), params their declared dims."""
+    """ArviZ dims for each site: a layer's sites name their axes (`layer.in`, `layer.out`, ...), params their
+    declared dims."""
     dims: dict[str, list[str]] = {}
     for p in model.params:
         shape = model.param_shapes[p.name]
         dims[p.name] = [s if isinstance(s, str) else f"{p.name}_dim_{i}" for i, s in enumerate(shape)]
     for net in model.networks.values():
-        for layer in net.dense_layers():
+        for site, layer, use in net.layer_sites():
             prefix = f"{net.name}.{layer.path}"
-            dims[f"{prefix}.weight"] = [f"{prefix}.in", f"{prefix}.out"]
-            dims[f"{prefix}.bias"] = [f"{prefix}.out"]
-            for use in (layer.weight, layer.bias):
-                if use.prior_def is None:
-                    continue
-                for lp in use.prior_def.locals:
-                    site = f"{prefix}.{use.role}.{lp.name}"
-                    dims[site] = [f"{prefix}.{'in' if d.name == 'fan_in' else 'out'}" for d in lp.shape]
+            dims[site] = [f"{prefix}.{axis}" for axis in use.axes]
+            if use.prior.prior_def is not None:
+                for lp in use.prior.prior_def.locals:
+                    dims[f"{site}.{lp.name}"] = [f"{prefix}.{'in' if d.name == 'fan_in' else 'out'}" for d in lp.shape]
     for g in model.gps.values():
         for site in g.sites():
             pts = [f"{g.name}.inducing"] if g.mode == "sparse" else [g.rows if isinstance(g.rows, str) else "row"]

@@ -90,7 +90,7 @@ def _sizes(net: CheckedNetwork, consts: dict[str, int], where: Location) -> list
     out = []
     for layer in net.dense_layers():
         sizes = []
-        for s in (layer.fan_in, layer.units):
+        for s in layer.site("weight").shape:
             if isinstance(s, str):
                 if s not in consts:
                     raise messages.width_from_data(where, layer.path, net.name, s)

@@ -26,7 +26,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bnnlang.check.backends import BACKENDS  # noqa: E402
-from bnnlang.check.distributions import ACTIVATIONS, DISTRIBUTIONS, FUNCTIONS, KERNELS, LAYER_KINDS  # noqa: E402
+from bnnlang.check.distributions import ACTIVATIONS, DISTRIBUTIONS, FUNCTIONS, KERNELS  # noqa: E402
+from bnnlang.check.nn import BLOCKS, LAYERS  # noqa: E402
 from bnnlang.syntax.parser import KEYWORDS  # noqa: E402
 
 # The parser's statement keywords (what an item starts with); every other keyword is a modifier or a base type.
@@ -103,7 +104,7 @@ def build() -> dict:
             },
             "layers": {
                 "patterns": [
-                    words(set(LAYER_KINDS) - activations, "support.function.layer.bnn"),
+                    words((set(LAYERS) | set(BLOCKS)) - activations, "support.function.layer.bnn"),
                     words(activations, "support.function.activation.bnn"),
                     words(set(FUNCTIONS) - activations, "support.function.math.bnn"),
                 ]
