@@ -332,7 +332,7 @@ def test_span_free_tree_formats() -> None:
         layers=(),
         has_body=True,
     )
-    net = t.Network("f", "x", t.TypeExpr("real", (t.Dim("N"),)), (t.PriorAssign("bias", call, True),), (layer,))
+    net = t.Network("f", ("x",), t.TypeExpr("real", (t.Dim("N"),)), (t.PriorAssign("bias", call, True),), (layer,))
     program = t.Program((t.Param("s", (), call), net))
     out = format_program(program)
     assert out == (
@@ -450,7 +450,9 @@ def layers(draw, depth: int = 0):
     return t.Layer(kind, args, kwargs, has_args, priors, subs, has_body)
 
 
-networks = st.builds(t.Network, names, names, type_exprs, _tuples(prior_assigns(True), 0, 2), _tuples(layers(), 0, 4))
+networks = st.builds(
+    t.Network, names, _tuples(names, 1, 3), type_exprs, _tuples(prior_assigns(True), 0, 2), _tuples(layers(), 0, 4)
+)
 items = st.one_of(imports, data_blocks, params, networks, prior_defs, observes, infers)
 
 
@@ -572,7 +574,8 @@ def _item_tokens(rnd: random.Random, item) -> list[str]:
     if isinstance(item, t.Param):
         return _param_tokens(rnd, item)
     if isinstance(item, t.Network):
-        toks = ["network", item.name, "(", item.input, ")", "->"] + _type_tokens(item.output) + ["{"]
+        inputs = [tok for i, name in enumerate(item.inputs) for tok in ([","] if i else []) + [name]]
+        toks = ["network", item.name, "(", *inputs, ")", "->"] + _type_tokens(item.output) + ["{"]
         defaults = [_prior_tokens(rnd, d) for d in item.defaults]
         body = _interleave(rnd, defaults, [_layer_tokens(rnd, x) for x in item.layers])
         return toks + _flat(body) + ["}"]

@@ -50,6 +50,15 @@ def _declaration(env: Env, item: t.DataDecl) -> DataVar:
         if item.type.base != "int":
             raise msg.range_on_real(env.at(item.type.span), item.name, shape)
         bound = (env.size_of(item.type.bound[0]), env.size_of(item.type.bound[1]))
+    if item.type.levels is not None:
+        if item.type.base != "int":
+            raise msg.levels_on_real(env.at(item.type.span), item.name, shape)
+        seen: set[str] = set()
+        for level in item.type.levels:
+            if level.id in seen:
+                raise msg.level_twice(env.at(level.span), level.id, item.name)
+            seen.add(level.id)
+        bound = (0, len(item.type.levels) - 1)
     if item.columns is not None:
         if len(shape) != 2:
             raise msg.columns_need_matrix(env.at(item.span), item.name, len(item.columns))

@@ -167,6 +167,11 @@ def _csv_column(table: _Table, name: str, index: int, var: DataVar) -> np.ndarra
         where = Location(table.source, lineno, col, col + max(len(cell), 1), raw_line)
         if cell == "":
             raise msg.cell_missing(where, name)
+        if var.levels is not None:
+            if cell not in var.levels:
+                raise msg.cell_not_a_level(where, name, cell, var.name, var.levels)
+            out[i] = var.levels.index(cell)
+            continue
         if not _NUMBER.fullmatch(cell):
             if cell.lower().lstrip("+-") in ("nan", "inf", "infinity", "na", "null", "none"):
                 raise msg.cell_not_finite(where, name, cell)
@@ -224,6 +229,8 @@ def _frame_table(frame: Any) -> _Table:
 def _typed_column(table: _Table, name: str, var: DataVar, model: CheckedModel) -> np.ndarray:
     """A Parquet or DataFrame column already has a type: refuse text, then check the values as an array's."""
     arr = _as_array(table.column(name))
+    if var.levels is not None and arr.dtype.kind in "OUS":
+        arr = _level_codes(arr, var, model, table.source, name)
     if arr.dtype.kind not in "fiub":
         raise msg.column_not_numeric(decl_loc(model, var), name, table.source, arr.dtype)
     return _check_array(arr.astype(np.float64), var, model, table.source, column=name)
@@ -326,12 +333,28 @@ def _as_array(values: Any) -> np.ndarray:
 
 
 def _typed_array(arr: np.ndarray, var: DataVar, model: CheckedModel, source: str) -> np.ndarray:
-    """An NPZ member or an in-memory array: numbers, with as many axes as the declaration."""
+    """An NPZ member or an in-memory array: numbers, with as many axes as the declaration (for a category,
+    its level names or codes)."""
+    if var.levels is not None and arr.dtype.kind in "OUS":
+        arr = _level_codes(arr, var, model, source, None)
     if arr.dtype.kind not in "fiub":
         raise msg.array_not_numeric(decl_loc(model, var), var.name, source, arr.dtype)
     if arr.ndim != len(var.shape):
         raise msg.array_rank(decl_loc(model, var), var.name, source, arr.shape, var.shape)
     return _check_array(arr.astype(np.float64), var, model, source, column=None)
+
+
+def _level_codes(arr: np.ndarray, var: DataVar, model: CheckedModel, source: str, column: str | None) -> np.ndarray:
+    """A category's names as their codes (the declared order); a name not declared is refused at its element."""
+    assert var.levels is not None
+    code = {level: i for i, level in enumerate(var.levels)}
+    out = np.empty(arr.shape, dtype=np.float64)
+    for idx, value in np.ndenumerate(arr):
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        if text not in code:
+            raise msg.value_not_a_level(decl_loc(model, var), var.name, column, source, text, list(idx), var.levels)
+        out[idx] = code[text]
+    return out
 
 
 def _check_array(arr: np.ndarray, var: DataVar, model: CheckedModel, source: str, column: str | None) -> np.ndarray:

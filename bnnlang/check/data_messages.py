@@ -149,6 +149,25 @@ def cell_not_a_number(where: Location, column: str, cell: str, var: str, base: s
     )
 
 
+def cell_not_a_level(where: Location, column: str, cell: str, var: str, levels: tuple[str, ...]) -> BnnError:
+    return BnnError(
+        f"Column '{column}' holds '{cell}', which is not one of the levels of '{var}'.",
+        where,
+        hint=suggest(cell, levels, otherwise=f"Levels: {', '.join(levels)}; add it to the declaration if it is new."),
+    )
+
+
+def value_not_a_level(
+    where: Location, var: str, column: str | None, source: str, value: str, index: list[int], levels: tuple[str, ...]
+) -> BnnError:
+    inside = f"column '{column}' of {source}" if column else f"'{var}' in {source}"
+    return BnnError(
+        f"{inside} holds '{value}' at {index}, which is not one of the levels of '{var}'.",
+        where,
+        hint=suggest(value, levels, otherwise=f"Levels: {', '.join(levels)}; add it to the declaration if it is new."),
+    )
+
+
 def cell_too_large(where: Location, column: str, cell: str, base: str, limit: str) -> BnnError:
     """`limit`: the largest magnitude 32-bit storage of `base` data holds, as the hint prints it."""
     return BnnError(f"Value '{cell}' in column '{column}' is too large.", where, hint=_too_large_hint(base, limit))

@@ -52,12 +52,17 @@ class PriorSource:
 
 @dataclass(frozen=True)
 class NetworkInput:
-    """What a network's first call feeds it: the input's shape without rows, where, and the data variable it
+    """What a network's first call feeds it: each input's shape without rows, where, and the data variable each
     is (None for a computed input), whose type says whether it holds token ids."""
 
-    shape: Shape
+    shapes: tuple[Shape, ...]
     span: t.Span
-    data: str | None = None
+    datas: tuple[str | None, ...] = ()
+
+    @property
+    def shape(self) -> Shape:
+        """The first input's: what the layers start from."""
+        return self.shapes[0]
 
     @property
     def width(self) -> Size:

@@ -175,20 +175,29 @@ class Exprs:
     def network_call(self, call: t.Call, scope: Scope) -> Shape:
         """A network's output shape; the first call fixes its input width, later calls must agree."""
         net = self.env.network_nodes[call.func]
-        if len(call.args) != 1 or call.kwargs:
-            raise msg.network_arity(self.at(call.span), net.name, len(call.args) + len(call.kwargs))
-        arg = self.shape(call.args[0], scope)
-        data = call.args[0].id if isinstance(call.args[0], t.Name) and call.args[0].id in self.env.data else None
-        tokens = data is not None and self.env.data[data].base == "int"
-        if len(arg) < (1 if tokens else 2):
-            raise msg.network_input_not_matrix(self.at(call.args[0].span), arg)
+        if len(call.args) != len(net.inputs) or call.kwargs:
+            got = len(call.args) + len(call.kwargs)
+            raise msg.network_arity(self.at(call.span), net.name, got, net.inputs)
+        shapes, datas = [], []
+        for expr in call.args:
+            arg = self.shape(expr, scope)
+            data = expr.id if isinstance(expr, t.Name) and expr.id in self.env.data else None
+            tokens = data is not None and self.env.data[data].base == "int"
+            if len(arg) < (1 if tokens else 2):
+                raise msg.network_input_not_matrix(self.at(expr.span), arg)
+            if shapes and arg[0] != shapes[0][0]:
+                raise msg.network_inputs_rows(self.at(expr.span), net.name, shapes[0][0], arg[0])
+            shapes.append(arg)
+            datas.append(data)
+        fed = NetworkInput(tuple(s[1:] for s in shapes), call.span, tuple(datas))
         prev = self.env.network_calls.get(net.name)
-        if prev is not None and prev.shape != arg[1:]:
-            first, here = _features(prev.shape), _features(arg[1:])
+        if prev is not None and prev.shapes != fed.shapes:
+            i = next(i for i, (a, b) in enumerate(zip(prev.shapes, fed.shapes)) if a != b)
+            first, here = _features(prev.shapes[i]), _features(fed.shapes[i])
             raise msg.network_width_changed(self.at(call.span), net.name, first, prev.span.line, here)
-        self.env.network_calls.setdefault(net.name, NetworkInput(arg[1:], call.span, data))
+        self.env.network_calls.setdefault(net.name, fed)
         out = tuple(self.env.size_of(d) for d in net.output.shape)
-        return (arg[0],) + out[1:]
+        return (shapes[0][0],) + out[1:]
 
     # ---------------------------------------------------------- distributions
     def dist(

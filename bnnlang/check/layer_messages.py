@@ -157,6 +157,37 @@ def positions_length(where: Location, declared: int, length: int) -> BnnError:
     return error_at(where, f"positions are learned for {declared} steps, but the sequence has {length}.")
 
 
+def input_twice(where: Location, network: str, name: str) -> BnnError:
+    return error_at(where, f"Network '{network}' names its input '{name}' twice.", "Give each input its own name.")
+
+
+def concat_form(where: Location) -> BnnError:
+    return error_at(
+        where,
+        "concat joins what reaches it with a network input or with layers of itself.",
+        "Write `concat(meta)`, `concat(tokens) { embedding(V, 4) flatten }`, or `concat { dense(8, tanh) }`.",
+    )
+
+
+def concat_not_input(where: Location, inputs: Iterable[str]) -> BnnError:
+    inputs = list(inputs)
+    return error_at(
+        where,
+        "concat's argument must be one of the network's inputs.",
+        suggest("", [], otherwise="Inputs: " + ", ".join(inputs) + "."),
+    )
+
+
+def concat_shapes(where: Location, left: Shape, right: Shape) -> BnnError:
+    return error_at(
+        where,
+        f"concat joins real values along the last axis, with the other axes equal and known sizes; here "
+        f"{_rowless(left)} and {_rowless(right)}.",
+        "Bring both to the same leading shape first (`flatten`, `globalavgpool`), and token ids through "
+        "`embedding(V, D)`.",
+    )
+
+
 def batchnorm_refused(where: Location) -> BnnError:
     return error_at(
         where,

@@ -169,6 +169,18 @@ def range_on_real(where: Location, name: str, shape: Shape) -> BnnError:
     )
 
 
+def levels_on_real(where: Location, name: str, shape: Shape) -> BnnError:
+    return error_at(
+        where,
+        "Only int data can have levels: a category's names are read as the codes 0, 1, ...",
+        f"Declare it as `{name}: int{shape_str(shape) if shape else ''} in (north, south)`.",
+    )
+
+
+def level_twice(where: Location, level: str, name: str) -> BnnError:
+    return error_at(where, f"Level '{level}' of '{name}' is listed twice.", "Each level is one category name.")
+
+
 def columns_need_matrix(where: Location, name: str, columns: int) -> BnnError:
     return error_at(
         where,
@@ -436,8 +448,17 @@ def unknown_function(where: Location, name: str, functions: Collection[str], net
     )
 
 
-def network_arity(where: Location, name: str, got: int) -> BnnError:
-    return error_at(where, f"Network '{name}' takes one input; got {got}.", f"Call it as `{name}(x)`.")
+def network_arity(where: Location, name: str, got: int, inputs: tuple[str, ...]) -> BnnError:
+    takes = "one input" if len(inputs) == 1 else f"{len(inputs)} inputs"
+    return error_at(where, f"Network '{name}' takes {takes}; got {got}.", f"Call it as `{name}({', '.join(inputs)})`.")
+
+
+def network_inputs_rows(where: Location, name: str, first: Size, here: Size) -> BnnError:
+    return error_at(
+        where,
+        f"The inputs of network '{name}' must have the same rows; the first has {first}, this one {here}.",
+        "A network's inputs are features of the same rows: declare them with the same first dimension.",
+    )
 
 
 def network_input_not_matrix(where: Location, shape: Shape) -> BnnError:

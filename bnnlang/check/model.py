@@ -46,6 +46,12 @@ class DataVar:
     def standardized(self) -> bool:
         return self.decl.standardized
 
+    @property
+    def levels(self) -> tuple[str, ...] | None:
+        """A category's names, in code order, for data declared `int[N] in (a, b, c)`."""
+        levels = self.decl.type.levels
+        return tuple(n.id for n in levels) if levels is not None else None
+
 
 @dataclass
 class PriorUse:
@@ -91,11 +97,15 @@ class Layer:
 
 @dataclass
 class Residual:
-    """A block of layers; with `skip` its input is added to its output (a residual connection)."""
+    """A block of layers and how its output meets what reached it: `add` (a residual connection), `concat`
+    (joined along the last axis; `source`: the block reads the network's input of that index instead), or
+    `none` (the layers simply run, as a transformer's)."""
 
     path: str
     layers: list
-    skip: bool = True
+    merge: str = "add"
+    source: int | None = None
+    out_shape: Shape = ()  # a concat block's joined shape (the others keep the shape that reaches them)
 
 
 @dataclass

@@ -69,11 +69,16 @@ def check_network(env: Env, net: t.Network) -> CheckedNetwork:
         defaults[d.role] = d
     if not net.layers:
         raise net_msg.no_layers(ex.at(net.span), net.name)
-    var = env.data.get(fed.data) if fed.data else None
-    base, tokens = "real", None
-    if var is not None and var.base == "int":
-        base, tokens = "int", _token_count(var.bound)
-    layers, shape = _Layers(ex, defaults).check(net.layers, Flow(fed.shape, base, tokens), "")
+    flows = {}
+    for i, (name, shape, data) in enumerate(zip(net.inputs, fed.shapes, fed.datas)):
+        if name in flows:
+            raise layer_msg.input_twice(ex.at(net.span), net.name, name)
+        var = env.data.get(data) if data else None
+        if var is not None and var.base == "int":
+            flows[name] = Flow(shape, "int", _token_count(var.bound), i)
+        else:
+            flows[name] = Flow(shape, source=i)
+    layers, shape = _Layers(ex, defaults, flows).check(net.layers, flows[net.input], "")
     want = out[1:] or (1,)
     if shape.shape != want:
         if len(shape.shape) == 1 and len(want) == 1:
@@ -105,15 +110,17 @@ class Flow:
     shape: Shape
     base: str = "real"
     tokens: Size | None = None
+    source: int = 0  # for a network's inputs: which (what `concat(name) { ... }` reads)
 
 
 class _Layers:
     """The layers of one network, with its default priors."""
 
-    def __init__(self, ex: Exprs, defaults: dict[str, t.PriorAssign]) -> None:
+    def __init__(self, ex: Exprs, defaults: dict[str, t.PriorAssign], inputs: dict[str, Flow]) -> None:
         self.ex = ex
         self.env = ex.env
         self.defaults = defaults
+        self.inputs = inputs
 
     def check(self, layers: tuple[t.Layer, ...], flow: Flow, prefix: str, fixed: bool = False) -> tuple[list, Flow]:
         """Checked layers and what leaves them; `fixed`: inside a deterministic block."""
@@ -130,6 +137,10 @@ class _Layers:
                 continue
             if layer.kind == "residual":
                 out.append(self._residual(layer, path, flow, fixed))
+                continue
+            if layer.kind == "concat":
+                block, flow = self._concat(layer, path, flow, fixed)
+                out.append(block)
                 continue
             kind = LAYERS.get(layer.kind)
             if kind is None:
@@ -230,6 +241,30 @@ class _Layers:
             raise net_msg.block_holds_layers_only(self.ex.at(layer.span), "deterministic")
         return self.check(layer.layers, flow, prefix, fixed=True)
 
+    def _concat(self, layer: t.Layer, path: str, flow: Flow, fixed: bool) -> tuple[Residual, Flow]:
+        """`concat { layers }` joins what reaches it with `layers` of it; `concat(name) { layers }` with `layers` of
+        the network's input `name` (no layers: the input itself), along the last axis."""
+        ex = self.ex
+        if layer.priors or layer.kwargs or len(layer.args) > 1:
+            raise layer_msg.concat_form(ex.at(layer.span))
+        source, where = flow, None
+        if layer.args:
+            arg = layer.args[0]
+            if not isinstance(arg, t.Name) or arg.id not in self.inputs:
+                raise layer_msg.concat_not_input(ex.at(arg.span), list(self.inputs))
+            source, where = self.inputs[arg.id], self.inputs[arg.id].source
+        elif not layer.layers:
+            raise layer_msg.concat_form(ex.at(layer.span))
+        inner, joined = self.check(layer.layers, source, path + ".", fixed) if layer.layers else ([], source)
+        for f in (flow, joined):
+            if f.base != "real" or not f.shape:
+                raise layer_msg.concat_shapes(ex.at(layer.span), flow.shape, joined.shape)
+        a, b = flow.shape, joined.shape
+        if a[:-1] != b[:-1] or not all(isinstance(s, int) for s in (a[-1], b[-1])):
+            raise layer_msg.concat_shapes(ex.at(layer.span), a, b)
+        joined_shape = a[:-1] + (a[-1] + b[-1],)
+        return Residual(path, inner, "concat", where, joined_shape), Flow(joined_shape)
+
     def _residual(self, layer: t.Layer, path: str, flow: Flow, fixed: bool, skip: bool = True) -> Residual:
         if layer.has_args or layer.priors:
             raise net_msg.block_holds_layers_only(self.ex.at(layer.span), "residual")
@@ -240,7 +275,7 @@ class _Layers:
             if len(flow.shape) == 1 and len(inner_flow.shape) == 1:
                 raise net_msg.residual_width(self.ex.at(layer.span), flow.shape[0], inner_flow.shape[0])
             raise layer_msg.block_shape(self.ex.at(layer.span), flow.shape, inner_flow.shape)
-        return Residual(path, inner, skip)
+        return Residual(path, inner, "add" if skip else "none")
 
     def _prior_use(self, pa: t.PriorAssign | None, site: Site) -> PriorUse:
         role, shape = site.role, site.shape

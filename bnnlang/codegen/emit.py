@@ -60,6 +60,7 @@ class Emitter:
     def __init__(self, model: CheckedModel) -> None:
         self.m = model
         self.lines: list[str] = []
+        self.net_inputs: list[str] = []  # the network being written: its inputs' Python names
         self.gp = GPCode(model, self.emit, self.expr, python_name, _size)
 
     # ---------------------------------------------------------- expressions
@@ -236,31 +237,34 @@ class Emitter:
 
     def network_function(self, net: CheckedNetwork) -> None:
         node = net.node
-        steps = [layer for layer in _all_layers(net.layers) if layer.sites or layer.out_shape != layer.in_shape]
-        shapes = [_shape_text(net.in_shape)] + [_shape_text(layer.out_shape) for layer in steps]
+        shapes = [_shape_text(net.in_shape)] + [_shape_text(s) for s in _shapes_along(net.layers)]
         what = "shapes" if any(s.startswith("[") for s in shapes) else "widths"
         self.emit()
-        self.emit(f"def {python_name(node.name)}(_p, {python_name(node.input)}):")
+        self.emit(f"def {python_name(node.name)}(_p, {', '.join(python_name(n) for n in node.inputs)}):")
         self.emit(f'"""Network {node.name}: {what} {" -> ".join(shapes)}."""', 1)
         self.emit(f"_h0 = {python_name(node.input)}", 1)
+        self.net_inputs = [python_name(n) for n in node.inputs]
         self.layer_code(net.layers, 0)
         self.emit("return _h0[..., 0]" if net.squeeze else "return _h0", 1)
         self.emit()
 
     def layer_code(self, layers: list, depth: int) -> None:
-        h = f"_h{depth}"
+        h, inner = f"_h{depth}", f"_h{depth + 1}"
         for layer in layers:
-            if isinstance(layer, Residual) and layer.skip:
-                inner = f"_h{depth + 1}"
-                self.emit(f"{inner} = {h}  # residual block {layer.path}", 1)
-                self.layer_code(layer.layers, depth + 1)
-                self.emit(f"{h} = {h} + {inner}", 1)
-            elif isinstance(layer, Residual):
+            if not isinstance(layer, Residual):
+                for line in LAYERS[layer.kind].code(layer, h):
+                    self.emit(line, 1)
+            elif layer.merge == "none":
                 self.emit(f"# block {layer.path}", 1)
                 self.layer_code(layer.layers, depth)
             else:
-                for line in LAYERS[layer.kind].code(layer, h):
-                    self.emit(line, 1)
+                start = h if layer.source is None else self.net_inputs[layer.source]
+                self.emit(
+                    f"{inner} = {start}  # {'residual' if layer.merge == 'add' else 'concat'} block {layer.path}", 1
+                )
+                self.layer_code(layer.layers, depth + 1)
+                joined = f"{h} + {inner}" if layer.merge == "add" else f"jnp.concatenate([{h}, {inner}], axis=-1)"
+                self.emit(f"{h} = {joined}", 1)
 
     def network_params(self, net: CheckedNetwork, ctx: _Ctx) -> None:
         var = f"_p_{net.name}"
@@ -331,7 +335,7 @@ class Emitter:
             for call in _network_calls(use, m.networks):
                 if call not in ctx.network_outputs:
                     var = f"_{call.func}_out{len(ctx.network_outputs)}"
-                    arg = self.expr(call.args[0], ctx)
+                    arg = ", ".join(self.expr(a, ctx) for a in call.args)
                     self.emit(f"{var} = {python_name(call.func)}(_p_{call.func}, {arg})", 1)
                     ctx.network_outputs[call] = var
         for g in m.gps.values():
@@ -471,6 +475,17 @@ def _all_layers(layers: list) -> list[Layer]:
     out: list[Layer] = []
     for layer in layers:
         out += _all_layers(layer.layers) if isinstance(layer, Residual) else [layer]
+    return out
+
+
+def _shapes_along(layers: list) -> list[Shape]:
+    """The shapes a network's docstring lists: after each layer that samples or reshapes, and each join."""
+    out: list[Shape] = []
+    for layer in layers:
+        if isinstance(layer, Residual):
+            out += _shapes_along(layer.layers) + ([layer.out_shape] if layer.merge == "concat" else [])
+        elif layer.sites or layer.out_shape != layer.in_shape:
+            out.append(layer.out_shape)
     return out
 
 

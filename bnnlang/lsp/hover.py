@@ -34,6 +34,9 @@ PRIORS_DOC = (
 )
 LAYER_DOCS: dict[str, str] = {
     "residual": "`residual { layers }`: `h + layers(h)`; the block must keep the width.",
+    "concat": "`concat { layers }` joins what reaches it with `layers` of it, along the last axis (a DenseNet-style "
+    "skip); `concat(name) { layers }` joins it with `layers` of the network's input `name` (no layers: the input "
+    "itself), e.g. `concat(region) { embedding(4, 2) }` in `network f(x, region)`.",
     "deterministic": "`deterministic { layers }`: these layers are point-estimated (fitted by MAP, setting "
     "`map_steps`) and the rest of the model is sampled: a partially Bayesian network.",
 }

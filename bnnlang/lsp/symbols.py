@@ -150,7 +150,7 @@ def _item_symbols(item: t.Item, text_lines: list[str]) -> list[Symbol]:
         detail = f"param {item.name}{_shape(item.shape)} ~ {format_expr(item.dist)}"
         return [_sym(item.name, "param", item.span, text_lines, detail)]
     if isinstance(item, t.Network):
-        detail = f"network {item.name}({item.input}) -> {format_type(item.output)}"
+        detail = f"network {item.name}({', '.join(item.inputs)}) -> {format_type(item.output)}"
         return [_sym(item.name, "network", item.span, text_lines, detail)]
     if isinstance(item, t.GPDecl):
         detail = f"gp {item.name}{_shape(item.shape)} ~ {format_expr(item.gp)} on {format_expr(item.input)}"

@@ -137,6 +137,8 @@ def format_type(te: t.TypeExpr) -> str:
     text = te.base + _shape(te.shape)
     if te.bound is not None:
         text += f" in {te.bound[0]}..{te.bound[1]}"
+    if te.levels is not None:
+        text += f" in ({', '.join(n.id for n in te.levels)})"
     return text
 
 
@@ -224,7 +226,7 @@ def _item(item: t.Item) -> _Node:
                 children.append(_simple(text, d.span))
         return _block("data", item, children, item.span.line)
     if isinstance(item, t.Network):
-        head = f"network {item.name}({item.input}) -> {format_type(item.output)}"
+        head = f"network {item.name}({', '.join(item.inputs)}) -> {format_type(item.output)}"
         children = [
             _layer(n) if isinstance(n, t.Layer) else _simple(_prior_assign(n), n.span)
             for n in _ordered(item.defaults, item.layers)

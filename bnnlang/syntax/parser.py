@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
@@ -120,7 +121,12 @@ class _Build(Transformer):
         return names
 
     def type_expr(self, meta, base, shape, bound):
+        if isinstance(bound, _Levels):
+            return t.TypeExpr(str(base), shape or (), None, _span(meta), bound.names)
         return t.TypeExpr(str(base), shape or (), bound, _span(meta))
+
+    def levels(self, meta, names):
+        return _Levels(names)
 
     def shape(self, meta, *dims):
         return tuple(dims)
@@ -144,10 +150,11 @@ class _Build(Transformer):
     def param_stmt(self, meta, name, shape, call):
         return t.Param(str(name), shape or (), call, _span(meta))
 
-    def network_block(self, meta, name, input_name, output, *items):
+    def network_block(self, meta, name, inputs, output, *items):
         defaults = tuple(i for i in items if isinstance(i, t.PriorAssign))
         layers = tuple(i for i in items if isinstance(i, t.Layer))
-        return t.Network(str(name), str(input_name), output, defaults, layers, _span(meta), meta.end_line)
+        names = tuple(n.id for n in inputs)
+        return t.Network(str(name), names, output, defaults, layers, _span(meta), meta.end_line)
 
     def default_prior(self, meta, role, call):
         return t.PriorAssign(str(role), call, True, _span(meta))
@@ -266,6 +273,11 @@ def _is_int_text(tok: Token) -> bool:
 
 def _bad_dim(tok: Token) -> int:
     raise _DimError(tok)
+
+
+@dataclass(frozen=True)
+class _Levels:
+    names: tuple[t.Name, ...]
 
 
 def _split_args(args) -> tuple[tuple, tuple]:

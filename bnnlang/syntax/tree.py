@@ -144,6 +144,7 @@ class TypeExpr:
     shape: tuple[Dim, ...] = ()
     bound: tuple[Dim, Dim] | None = None
     span: Span = _span()
+    levels: tuple[Name, ...] | None = None  # `in (north, south)`: a category's names, coded 0, 1, ...
 
 
 # ---------------------------------------------------------------- statements
@@ -213,12 +214,16 @@ class Layer:
 @dataclass(frozen=True)
 class Network:
     name: str
-    input: str
+    inputs: tuple[str, ...]  # the first is what the layers start from; `concat(name)` brings in the others
     output: TypeExpr
     defaults: tuple[PriorAssign, ...]
     layers: tuple[Layer, ...]
     span: Span = _span()
     end_line: int = field(default=0, compare=False, repr=False)
+
+    @property
+    def input(self) -> str:
+        return self.inputs[0]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from .attention import ATTENTION, TRANSFORMER
 from .base import REQUIRED, Arg, Built, Call, LayerKind
 from .conv import CONV1D, CONV2D
 from .dense import DENSE
-from .embedding import EMBEDDING, POSITIONS
+from .embedding import EMBEDDING, ONEHOT, POSITIONS
 from .norm import BATCHNORM, LAYERNORM
 from .pool import AVGPOOL, GLOBALAVGPOOL, MAXPOOL
 from .reshape import FLATTEN, RESHAPE
@@ -24,6 +24,7 @@ LAYERS: dict[str, LayerKind] = {
         FLATTEN,
         RESHAPE,
         EMBEDDING,
+        ONEHOT,
         POSITIONS,
         LAYERNORM,
         ATTENTION,
@@ -32,6 +33,6 @@ LAYERS: dict[str, LayerKind] = {
         *ACTIVATION_LAYERS.values(),
     )
 }
-BLOCKS = ("residual", "deterministic")  # blocks of layers, checked by the network checker itself
+BLOCKS = ("residual", "deterministic", "concat")  # blocks of layers, checked by the network checker itself
 
 __all__ = ["BLOCKS", "LAYERS", "REQUIRED", "Arg", "Built", "Call", "LayerKind"]

@@ -69,8 +69,12 @@ def _builder(dims: int):
 def _coder(dims: int):
     def code(layer: Layer, h: str) -> list[str]:
         a = layer.args
+        weight = param(layer, "weight")
+        # the input in the kernel's dtype: conv_general_dilated refuses to mix them (float32 data with float64
+        # weights under `bnnc run --x64`), where `@` promotes
         conv = (
-            f"jax.lax.conv_general_dilated({h}, {param(layer, 'weight')}, window_strides={(a['stride'],) * dims}, "
+            f"jax.lax.conv_general_dilated({h}.astype({weight}.dtype), {weight}, "
+            f"window_strides={(a['stride'],) * dims}, "
             f'padding="{str(a["padding"]).upper()}", rhs_dilation={(a["dilation"],) * dims}, '
             f"dimension_numbers={_NUMBERS[dims]}, feature_group_count={a['groups']})"
         )

@@ -40,6 +40,16 @@ def _positions_code(layer: Layer, h: str) -> list[str]:
     return [f"{h} = {h} + {param(layer, 'weight')}"]
 
 
+def _onehot(call: Call) -> Built:
+    if call.in_base != "int" or not isinstance(call.tokens, int):
+        raise msg.tokens_unbounded(call.at)
+    return Built(call.in_shape + (call.tokens,))
+
+
+def _onehot_code(layer: Layer, h: str) -> list[str]:
+    return [f"{h} = jax.nn.one_hot({h}, {layer.out_shape[-1]})"]
+
+
 SINUSOIDAL = '''def _sinusoidal(steps, width):
     """Vaswani et al.'s fixed position codes: sines and cosines of the step at geometric frequencies."""
     position = jnp.arange(steps)[:, None]
@@ -56,6 +66,13 @@ EMBEDDING = LayerKind(
     _embedding,
     _embedding_code,
     takes_priors=True,
+)
+ONEHOT = LayerKind(
+    "onehot",
+    "Token ids or category codes `int[..] in 0..V-1` (or `in (a, b, c)`) to indicator vectors of length V.",
+    (),
+    _onehot,
+    _onehot_code,
 )
 POSITIONS = LayerKind(
     "positions",
