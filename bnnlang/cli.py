@@ -431,6 +431,8 @@ def _cell(v) -> str:
 
     if np.issubdtype(np.asarray(v).dtype, np.integer):
         return str(int(v))
+    if isinstance(v, str | np.str_):  # a category's level name (a validated identifier)
+        return str(v)
     return f"{float(v):.6g}"
 
 

@@ -1,15 +1,19 @@
 """Every shipped example's report, as a person sees it: rendered by headless Chromium.
 
-Each example runs briefly (NUTS, 2 chains x 30 draws: the report must be
-readable for a poor run too), `bnnc report` writes its HTML, and Chromium
-loads it from disk with the network off. A probe script, added to a copy of
-the page (the report itself has none), records how many images decoded; the
-page must show every figure, and its screenshot must not be blank. Set
-BNNLANG_SCREENSHOTS=DIR to keep the screenshots.
+Each example runs briefly (NUTS 2 chains x 30 draws, SG-HMC and MILE 2 x 20, SVI 300 steps: the report must be
+readable for a poor run too), `bnnc report` writes its HTML, and Chromium loads it from disk with the network off. A probe
+script, added to a copy of the page (the report itself has none), records how many images decoded; the page must
+show every figure, and its screenshot must not be blank. Set BNNLANG_SCREENSHOTS=DIR to keep the screenshots.
+
+Data: examples/data/NAME.csv with NAME_test.csv and NAME_ood.csv beside it, or else the files the example's own
+header names (`--data`, `--test`, `--ood`), e.g. the NPZ images of the CNN examples, of which only the first
+NPZ_ROWS rows are used. Image and sequence models must show a reliability diagram and say which views over input
+columns they skip (tests/test_report_tensors.py checks the numbers).
 """
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -25,6 +29,14 @@ from bnnlang.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.bnn"))
 DATA = ROOT / "examples" / "data"
+NPZ_ROWS = {"--data": 300, "--test": 150, "--ood": 150}
+RUN_FLAGS = {
+    "nuts": ["--chains", "2", "--warmup", "30", "--samples", "30", "--max-tree-depth", "6"],
+    "sghmc": ["--chains", "2", "--warmup", "20", "--samples", "20"]
+    + ["--set", "init=map", "--set", "map_steps=100", "--set", "map_restarts=1"],
+    "mile": ["--chains", "2", "--warmup", "100", "--samples", "20", "--set", "map_steps=100"],
+    "svi": ["--set", "steps=300", "--set", "samples=30"],
+}
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 FLAGS = [
     "--headless",
@@ -52,6 +64,26 @@ pytestmark = [
 ]
 
 
+def _files(example: Path, tmp: Path) -> dict[str, Path]:
+    """--data, and --test / --ood where the example has them (NPZ files cut to NPZ_ROWS rows into `tmp`)."""
+    if (DATA / f"{example.stem}.csv").is_file():
+        found = {"--data": DATA / f"{example.stem}.csv"}
+        for option, suffix in (("--test", "_test.csv"), ("--ood", "_ood.csv")):
+            if (DATA / f"{example.stem}{suffix}").is_file():
+                found[option] = DATA / f"{example.stem}{suffix}"
+        return found
+    header = "\n".join(line for line in example.read_text(encoding="utf-8").splitlines() if line.startswith("#"))
+    found = {option: ROOT / m.group(1) for option in NPZ_ROWS if (m := re.search(rf"{option}\s+(\S+)", header))}
+    assert "--data" in found, f"{example.name}: no {example.stem}.csv and no --data file named in its header"
+    for option, path in found.items():
+        assert path.is_file(), f"{example.name} names {path}, which is missing"
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                np.savez(tmp / f"{option[2:]}.npz", **{k: z[k][: NPZ_ROWS[option]] for k in z.files})
+            found[option] = tmp / f"{option[2:]}.npz"
+    return found
+
+
 def _chromium(tmp: Path, *args: str) -> str:
     cmd = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp / 'profile'}", *args]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
@@ -62,16 +94,26 @@ def _chromium(tmp: Path, *args: str) -> str:
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_report_renders_in_chromium(example: Path, tmp_path: Path) -> None:
     out = tmp_path / example.stem
-    flags = ["--chains", "2", "--warmup", "30", "--samples", "30", "--max-tree-depth", "6", "-q"]
-    assert main(["run", str(example), "--data", str(DATA / f"{example.stem}.csv"), "-o", str(out), *flags]) == 0
-    extra = []
-    for option, suffix in (("--test", "_test.csv"), ("--ood", "_ood.csv")):
-        if (DATA / f"{example.stem}{suffix}").is_file():
-            extra += [option, str(DATA / f"{example.stem}{suffix}")]
+    files = _files(example, tmp_path)
+    infer = re.search(r"^infer\s+(\w+)", example.read_text(encoding="utf-8"), re.MULTILINE)
+    backend = infer.group(1) if infer else "nuts"
+    assert backend in RUN_FLAGS, f"{example.name}: add short-run flags for {backend} to RUN_FLAGS"
+    flags = RUN_FLAGS[backend] + ["-q"]
+    assert main(["run", str(example), "--data", str(files["--data"]), "-o", str(out), *flags]) == 0
+    extra = [str(a) for option in ("--test", "--ood") if option in files for a in (option, files[option])]
     assert main(["report", str(out), "-q", *extra]) == 0
     page = (out / "report.html").read_text(encoding="utf-8")
-    figures = len(json.loads((out / "report.json").read_text(encoding="utf-8"))["figures"])
+    content = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    figures = len(content["figures"])
     assert figures >= 2 and page.count("<img ") == figures
+    reasons = [s["reason"] for s in content["skipped_views"]]
+    if any("integer ids" in r or "an image or a sequence" in r for r in reasons):  # image, sequence or tokens
+        assert {"predictive_1d", "maps", "relevance", "prior_functions"} <= {
+            s["view"] for s in content["skipped_views"]
+        }
+    classifiers = [n for n, u in content["uncertainty"].items() if "mean_mutual_information" in u]
+    assert sorted(content["reliability"]) == sorted(classifiers)
+    assert all(f"reliability_{n}" in content["figures"] for n in classifiers)
 
     probe = tmp_path / "probe.html"
     probe.write_text(page.replace("</body>", PROBE + "</body>"), encoding="utf-8")
@@ -80,6 +122,8 @@ def test_example_report_renders_in_chromium(example: Path, tmp_path: Path) -> No
     assert loaded, "the page did not finish loading"
     assert loaded.group(1) == loaded.group(2) == str(figures), f"images decoded/total: {loaded.groups()}"
     assert "Verdict:" in dom
+    for s in content["skipped_views"]:  # said on the page, not silently missing
+        assert html.escape(s["title"]) in dom
 
     shot = tmp_path / f"{example.stem}.png"
     _chromium(tmp_path, "--window-size=1200,2400", f"--screenshot={shot}", (out / "report.html").as_uri())

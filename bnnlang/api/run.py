@@ -88,6 +88,8 @@ class Run:
 
         `draws`, from `predictive_draws` on the same data, saves computing them twice.
         """
+        import numpy as np
+
         from ..posterior.predict import summarize_predictions
 
         bound = self.prediction_inputs(data)
@@ -96,6 +98,10 @@ class Run:
         table = {}
         for var in self.model.checked.inputs:
             arr = bound.arrays[var.name]
+            if arr.ndim > 2:  # an image or a sequence per row: no columns to show it in
+                continue
+            if var.levels is not None:  # a category: its names, as the data file wrote them
+                arr = np.asarray(var.levels)[arr.astype(int)]
             if arr.ndim == 1 or arr.shape[1] == 1:
                 table[var.name] = arr.reshape(len(arr))
                 continue

@@ -88,6 +88,7 @@ def _header(c: dict[str, Any]) -> list[str]:
 
 def _predictions(c: dict[str, Any], fig: _Figures) -> list[str]:
     parts = ["<h2>Predictions</h2>", fig("predictive_") + fig("uncertainty_") + fig("map_")]
+    parts += _skipped_views(c.get("skipped_views"))
     for name, u in c.get("uncertainty", {}).items():
         parts.append(f"<h3>Uncertainty split: {_e(name)}</h3>")
         rows = []
@@ -114,6 +115,14 @@ def _predictions(c: dict[str, Any], fig: _Figures) -> list[str]:
                     )
                 )
         parts.append(fig("pit_") + fig("coverage_") + fig("reliability_"))
+    elif c.get("reliability"):
+        parts.append("<h2>Calibration on the training data</h2>")
+        rows = [[n, r["rows"], r["accuracy"], r["ece"], r["reading"]] for n, r in c["reliability"].items()]
+        parts.append(table(["output", "rows", "accuracy", "ECE", "reading"], rows))
+        parts.append(
+            '<p class="muted">In-sample: the rows the model was fitted to. '
+            "<b>bnnc report RUN --test FILE</b> scores it on held-out rows.</p>" + fig("reliability_")
+        )
     if "ood" in c:
         parts.append("<h2>Out-of-distribution inputs</h2>")
         rows = [
@@ -122,6 +131,18 @@ def _predictions(c: dict[str, Any], fig: _Figures) -> list[str]:
         parts.append(table(["output", "score", "against", "rows", "OOD rows", "AUROC"], rows))
         parts.append(fig("ood_"))
     return parts
+
+
+def _skipped_views(skipped: list[dict[str, str]] | None) -> list[str]:
+    """The views over the inputs that this model does not get, with why (`views.py`); views left out for the same
+    reason (an image input leaves out every view over input columns) share one line."""
+    if not skipped:
+        return []
+    by_reason: dict[str, list[str]] = {}
+    for s in skipped:
+        by_reason.setdefault(s["reason"], []).append(s["title"])
+    items = "".join(f"<li><b>{_e(', '.join(t))}</b>: {_e(r)}.</li>" for r, t in by_reason.items())
+    return [f'<div class="muted" id="skipped-views"><p>Not shown for this model:</p><ul>{items}</ul></div>']
 
 
 def _predictive_checks(c: dict[str, Any], fig: _Figures) -> list[str]:

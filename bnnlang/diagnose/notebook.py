@@ -29,8 +29,8 @@ CSS = f"""
 .{CELL} figcaption{{font-size:12px;max-width:560px}}.{CELL} .muted{{opacity:.75;font-size:12px}}
 """
 # The figures a cell shows, the first prefix that has any: the fit over a 1-D input, the predictive map over two
-# inputs, else the predictive checks.
-KEY_FIGURES = ("predictive_", "map_mean_", "ppc_")
+# inputs, a classifier's reliability diagram (any input rank), else the predictive checks.
+KEY_FIGURES = ("predictive_", "map_mean_", "reliability_", "ppc_")
 MAX_SCALAR_ROWS = 12  # a cell lists this many scalar parameters; the rest are counted
 
 

@@ -359,28 +359,33 @@ def epistemic_score(pred: Predictive) -> np.ndarray:
     return u["mutual_information"] if pred.classifier else np.sqrt(u["epistemic_var"])
 
 
+def classification_scores(pred: Predictive, observed: np.ndarray) -> dict[str, Any]:
+    """Accuracy and calibration of a classifier's posterior predictive (class probabilities averaged over draws)
+    against labels: on held-out rows, or on the training rows for the report's in-sample reliability diagram."""
+    probs = pred.flat("probs").mean(axis=0).reshape(-1, pred.probs.shape[-1])
+    labels = np.asarray(observed).astype(int).ravel()
+    bins = metrics.calibration_bins(labels, probs)
+    return {
+        "kind": "classification",
+        "rows": int(len(labels)),
+        "accuracy": _num(metrics.accuracy(labels, probs)),
+        "nll": _num(metrics.classification_nll(labels, probs)),
+        "brier": _num(metrics.brier(labels, probs)),
+        "ece": _num(metrics.expected_calibration_error(labels, probs)),
+        **{k: (_num(v) if isinstance(v, float) else v) for k, v in metrics.confidence_reading(labels, probs).items()},
+        "calibration_bins": {
+            k: [int(v) if k == "count" else _num(v) for v in np.asarray(vals)] for k, vals in bins.items()
+        },
+    }
+
+
 def held_out(
     pred: Predictive, observed: np.ndarray, program: ModuleType, idata, kwargs: dict[str, Any], seed: int = 0
 ) -> dict[str, Any]:
     """Accuracy and calibration on held-out data."""
     y = np.asarray(observed)
     if pred.classifier:
-        probs = pred.flat("probs").mean(axis=0).reshape(-1, pred.probs.shape[-1])
-        labels = y.astype(int).ravel()
-        bins = metrics.calibration_bins(labels, probs)
-        return {
-            "kind": "classification",
-            "rows": int(len(labels)),
-            "accuracy": _num(metrics.accuracy(labels, probs)),
-            "nll": _num(metrics.classification_nll(labels, probs)),
-            "brier": _num(metrics.brier(labels, probs)),
-            "ece": _num(metrics.expected_calibration_error(labels, probs)),
-            **{
-                k: (_num(v) if isinstance(v, float) else v)
-                for k, v in metrics.confidence_reading(labels, probs).items()
-            },
-            "calibration_bins": {k: [_num(v) for v in np.asarray(vals)] for k, vals in bins.items()},
-        }
+        return classification_scores(pred, y)
     reps = pred.flat("draws")
     lpd = log_predictive_density(program, thin(idata, pred.draws.shape[1]), kwargs, max_draws=None, seed=seed)
     pit = metrics.pit(y.ravel(), reps.reshape(len(reps), -1))

@@ -16,13 +16,13 @@ import numpy as np
 from ..check.backends import BACKENDS
 from ..check.data import BoundData
 from ..check.model import CheckedModel
-from . import loo, maps, metrics, plots
+from . import calibration, loo, maps, plots, views
 from .figure import Figure
 from .fit import fit_checks
 from .predictive import (
     Plane,
     Predictive,
-    epistemic_score,
+    classification_scores,
     function_space,
     held_out,
     input_plane,
@@ -145,6 +145,9 @@ def build(
     content["loo"] = loo.summary(result, members) if result is not None else None
     content["prior_predictive"] = run.prior_predictive
     figures += run.prior_figures
+    content["skipped_views"] = views.skipped(
+        checked, train, [f.id for f in figures], content["relevance"], run.prior_predictive is not None, ood is not None
+    )
     content["verdict"] = verdict.as_dict()
     if members:
         content["verdict"]["note"] = (
@@ -279,8 +282,17 @@ def _predictive_content(
         for name, pred in test_pred.items():
             content["uncertainty"][name]["held_out"] = _uncertainty_summary(pred, "held-out inputs")
             content["uncertainty"][name]["held_out_rows"] = uncertainty(pred)  # per input row, for machines
+    content["reliability"] = {}
+    for name, pred in (test_pred or train_pred).items():
+        if pred.classifier:
+            y = (test if test is not None else train).arrays[name]
+            scores = content["test"][name] if test is not None else classification_scores(pred, y)
+            content["reliability"][name], fig = calibration.reliability(name, pred, scores, test is not None)
+            figures.append(fig)
     if ood is not None:
-        content["ood"] = _ood(run, ood, test_pred or train_pred, test is not None, figures, seed)
+        ood_pred = predict(run.program, run.checked, run.idata, ood, seed=seed)
+        content["ood"], ood_figures = calibration.ood(ood_pred, test_pred or train_pred, test is not None)
+        figures += ood_figures
 
 
 def _within_member_scalars(idata, summary: dict[str, Any]) -> dict[str, Any]:
@@ -318,20 +330,9 @@ def _trace_figures(idata) -> list[Figure]:
     return figs
 
 
-def _one_input(checked: CheckedModel) -> str | None:
-    """The name of the model's single 1-D input, when there is exactly one (the predictive plot needs it)."""
-    inputs = list(checked.inputs)
-    if len(inputs) != 1:
-        return None
-    v = inputs[0]
-    if len(v.shape) == 1 or (len(v.shape) == 2 and v.shape[1] == 1):
-        return v.name
-    return None
-
-
 def _grid_figures(run: ReportInputs, train: BoundData, content: dict[str, Any], seed: int) -> list[Figure]:
     """For one scalar input: the predictive mean with epistemic and aleatoric bands over the input's range."""
-    xname = _one_input(run.checked)
+    xname = views.one_input(run.checked)
     if xname is None or not isinstance(run.checked.data[xname].shape[0], str):
         return []
     row_dim = run.checked.data[xname].shape[0]
@@ -454,23 +455,7 @@ def _held_out(
         m = held_out(pred, test.arrays[name], run.program, run.idata, kwargs, seed)
         out[name] = m
         if m["kind"] == "classification":
-            b = m["calibration_bins"]
-            figures.append(
-                Figure(
-                    f"reliability_{name}",
-                    f"Reliability diagram: {name} (held out)",
-                    f"Accuracy against confidence per bin; the diagonal is perfect calibration. ECE {m['ece']:.3f}; "
-                    f"{m['reading']}.",
-                    plots.reliability(
-                        np.asarray(b["confidence"], dtype=float),
-                        np.asarray(b["accuracy"], dtype=float),
-                        np.asarray(b["count"]),
-                        np.asarray(b["edges"], dtype=float),
-                    ),
-                    b,
-                )
-            )
-            continue
+            continue  # its reliability diagram: calibration.reliability
         figures.append(
             Figure(
                 f"pit_{name}",
@@ -489,40 +474,6 @@ def _held_out(
                 "Share of held-out values inside the central predictive intervals, against their nominal level.",
                 plots.coverage(levels, observed),
                 {"levels": levels, "observed": observed},
-            )
-        )
-    return out
-
-
-def _ood(
-    run: ReportInputs,
-    ood: BoundData,
-    reference: dict[str, Predictive],
-    reference_is_test: bool,
-    figures: list[Figure],
-    seed: int,
-) -> dict[str, Any]:
-    """How well epistemic uncertainty tells out-of-distribution inputs from in-distribution ones (AUROC)."""
-    preds = predict(run.program, run.checked, run.idata, ood, seed=seed)
-    out = {}
-    ref_label = "held-out" if reference_is_test else "training"
-    for name, pred in preds.items():
-        inside, outside = epistemic_score(reference[name]).ravel(), epistemic_score(pred).ravel()
-        score = "mutual information" if pred.classifier else "epistemic sd"
-        out[name] = {
-            "score": score,
-            "reference": f"{ref_label} inputs",
-            "auroc": _num(metrics.auroc(inside, outside)),
-            "rows_reference": int(inside.size),
-            "rows_ood": int(outside.size),
-        }
-        figures.append(
-            Figure(
-                f"ood_{name}",
-                f"Out-of-distribution: {score} of {name}",
-                f"AUROC {out[name]['auroc']:.3f} for telling OOD inputs from {ref_label} inputs by {score}.",
-                plots.histogram_pairs(inside, outside, f"{ref_label} inputs", "OOD inputs", score, score),
-                {"reference": inside, "ood": outside},
             )
         )
     return out

@@ -22,7 +22,7 @@ def _embedding(call: Call) -> Built:
 
 
 def _embedding_code(layer: Layer, h: str) -> list[str]:
-    return [f"{h} = {param(layer, 'weight')}[{h}]"]
+    return [f"{h} = jnp.take({param(layer, 'weight')}, {h}, axis=0)"]
 
 
 def _positions(call: Call) -> Built:
