@@ -42,9 +42,11 @@ def _rhat(x: np.ndarray) -> np.ndarray:
 
 
 def _ess(x: np.ndarray) -> np.ndarray:
+    """NumPyro's ESS, floored at 0: on a few draws its autocorrelation sums can make it negative, which no
+    reader should see (0 fails every ESS check, as so short a run should)."""
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore")
-        return np.asarray(effective_sample_size(x), float)
+        return np.maximum(np.asarray(effective_sample_size(x), float), 0.0)
 
 
 def rhat_ess(values: np.ndarray) -> dict[str, np.ndarray]:
