@@ -51,6 +51,9 @@ SUITE: tuple[Bench, ...] = (
         "nuts_overhead", "nuts_overhead.py", "NUTS per leapfrog against hand-written NumPyro; predictive ESS/s", "-o"
     ),
     Bench("lsp_latency", "lsp_latency.py", "`bnnc lsp`: diagnostics after an edit of each example", "-o"),
+    Bench(
+        "layers_speed", "layers_speed.py", "compiled CNN and transformer against hand-written JAX, per gradient", "-o"
+    ),
     Bench("refits", "refits.py", "a loop of NUTS refits in one process: time against sampling, memory, compiles", "-o"),
     Bench(
         "scaling",
@@ -67,6 +70,14 @@ SUITE: tuple[Bench, ...] = (
     Bench("gp", "gp.py", "sparse against exact GPs; deep kernel learning", quick=False),
     Bench("sbc", "sbc.py", "simulation-based calibration of NUTS", quick=False),
     Bench("noncentered", "noncentered.py", "centred against non-centred hierarchical sites", "-o", quick=False),
+    Bench(
+        "digits",
+        "mnist1d.py",
+        "Bayesian and partially Bayesian CNNs on 8x8 digits against MAP and a deep ensemble",
+        quick_args=("--data", "digits", "--quick"),
+        full_args=("--data", "digits"),
+    ),
+    Bench("mnist1d", "mnist1d.py", "a Bayesian 1-D CNN on MNIST-1D against MAP and a deep ensemble", quick=False),
 )
 
 

@@ -1,8 +1,10 @@
 """The examples in `examples/`: each loads, checks against its data with no warnings, and compiles.
 
-Cheap checks only (no sampling). Each `examples/<stem>.bnn` is paired with its data file
-`examples/data/<stem>.csv` by name; `examples/data/<stem>_grid.csv`, where present, holds new
-inputs for `bnnc predict` and must check as prediction data (observed columns not needed).
+Cheap checks only (no sampling). Each `examples/<stem>.bnn` is paired with its data file: the one its
+`# data: PATH` comment names (relative to the model, as the language server reads it), else
+`examples/data/<stem>.csv` by name; `<data stem>_grid.csv`, where present, holds new inputs for
+`bnnc predict` and must check as prediction data (observed columns not needed). Held-out and OOD files are
+`<stem>_test.csv` and `<stem>_ood.csv`, or beside a `NAME_train.npz` its `NAME_test.npz` and `NAME_ood*.npz`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import bnnlang
+from bnnlang.lsp.config import data_comment
 from bnnlang.syntax.format import format_source
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +37,19 @@ REQUIRED = {
 
 
 def _data_file(path: Path) -> Path:
-    return DATA / f"{path.stem}.csv"
+    found = data_comment(path.read_text(encoding="utf-8"))
+    return (path.parent / found[1]).resolve() if found else DATA / f"{path.stem}.csv"
+
+
+def _held_out(path: Path) -> tuple[Path | None, list[Path]]:
+    """The example's held-out file and its OOD files (none there: None and [])."""
+    data = _data_file(path)
+    if data.suffix == ".npz" and data.stem.endswith("_train"):
+        name = data.stem.removesuffix("_train")
+        test = data.with_name(f"{name}_test.npz")
+        return (test if test.is_file() else None), sorted(data.parent.glob(f"{name}_ood*.npz"))
+    test, ood = DATA / f"{path.stem}_test.csv", DATA / f"{path.stem}_ood.csv"
+    return (test if test.is_file() else None), ([ood] if ood.is_file() else [])
 
 
 def test_required_examples_exist() -> None:
@@ -73,15 +88,15 @@ def test_example_prediction_inputs_check(path: Path) -> None:
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=IDS)
 def test_example_held_out_and_ood_files_check(path: Path) -> None:
-    """`<stem>_test.csv` (for `bnnc report --test`) needs outputs; `<stem>_ood.csv` (`--ood`) only inputs."""
-    test, ood = DATA / f"{path.stem}_test.csv", DATA / f"{path.stem}_ood.csv"
-    if not test.is_file() and not ood.is_file():
+    """The held-out file (for `bnnc report --test`) needs outputs; the OOD files (`--ood`) only inputs."""
+    test, oods = _held_out(path)
+    if test is None and not oods:
         pytest.skip("no held-out data for this example")
     model = bnnlang.load(path)
     training = model.data(_data_file(path)).dims
-    if test.is_file():
+    if test is not None:
         assert set(model.data(test, training_dims=training).arrays) == set(model.checked.data)
-    if ood.is_file():
+    for ood in oods:
         assert model.data(ood, require_observed=False, training_dims=training).dims["N"] > 0
 
 
@@ -110,8 +125,9 @@ def test_example_header_says_how_to_run_it(path: Path) -> None:
         header.append(line)
     text = "\n".join(header)
     assert header, f"{path.name} should start with a comment block"
-    assert f"bnnc check examples/{path.name} --data examples/data/{path.stem}.csv" in text
-    assert f"bnnc run examples/{path.name} --data examples/data/{path.stem}.csv" in text
+    data = _data_file(path).relative_to(ROOT)
+    assert f"bnnc check examples/{path.name} --data {data}" in text
+    assert f"bnnc run examples/{path.name} --data {data}" in text
     assert f"bnnc predict runs/{path.stem} --data" in text
-    for ref in re.findall(r"examples/data/[\w.]+\.csv", text):
+    for ref in re.findall(r"examples/data/[\w./]+\.(?:csv|npz)", text):
         assert (ROOT / ref).is_file(), ref

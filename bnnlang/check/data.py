@@ -150,7 +150,8 @@ def _check_bounds(
             bad = (arr < lo) | (arr > hi)
             if bad.any():
                 idx = tuple(int(i) for i in np.argwhere(bad)[0])
-                raise msg.out_of_range(decl_loc(model, var), var.name, source, arr[idx], idx[0], text, lo, hi)
+                where = decl_loc(model, var)
+                raise msg.out_of_range(where, var.name, source, arr[idx], list(idx), text, lo, hi, var.observed)
 
 
 def _support_ranges(model: CheckedModel) -> list[tuple[str, float, float, str]]:

@@ -288,8 +288,17 @@ def array_rank(where: Location, var: str, source: str, shape: Sequence[int], dec
         f"Array '{var}' in {source} has {len(shape)} axes (shape {list(shape)}); "
         f"the model declares {shape_str(declared)}.",
         where,
-        hint="Reshape the array, e.g. x.reshape(-1, 1) for one feature.",
+        hint=_rank_hint(var, shape, declared),
     )
+
+
+def _rank_hint(var: str, shape: Sequence[int], declared: Shape) -> str:
+    """The reshape that fits, where one more or one fewer trailing axis of 1 is all that differs."""
+    if len(declared) == len(shape) + 1 and declared[-1] == 1:
+        return f"Add the missing axis of one feature (one channel): {var}.reshape({var}.shape + (1,))."
+    if len(shape) == len(declared) + 1 and shape[-1] == 1:
+        return f"Drop the last axis of length 1: {var}[..., 0]; or declare the array as it is."
+    return "Declare the array with the axes it has, or reshape it to the declared axes."
 
 
 def _label(var: str, column: str | None) -> str:
@@ -387,14 +396,28 @@ def likelihood_range(distribution: str) -> str:
 
 
 def out_of_range(
-    where: Location, var: str, source: str, value: object, row: int, text: str, low: float, high: float
+    where: Location,
+    var: str,
+    source: str,
+    value: object,
+    index: list[int],
+    text: str,
+    low: float,
+    high: float,
+    observed: bool = True,
 ) -> BnnError:
-    """`text`: the range as declared (`0..K-1`) or as the likelihood imposes it."""
-    return BnnError(
-        f"'{var}' in {source} holds {value} at row {row}, outside its range {text} (= {low}..{high}).",
-        where,
-        hint="Labels are numbered from 0; check the data or the declared range.",
+    """`text`: the range as declared (`0..K-1`) or as the likelihood imposes it; `index`: the element's, rows
+    first; `observed`: labels, else ids or codes a network or an index reads."""
+    value = int(value) if float(value).is_integer() else value
+    at = f"row {index[0]}" if len(index) == 1 else f"row {index[0]}, element {index[1:]}"
+    numbers = f"{int(low)}..{int(high)}" if float(low).is_integer() and float(high).is_integer() else f"{low}..{high}"
+    shown = text if text.startswith(numbers) else f"{text} (= {numbers})"
+    hint = (
+        "Labels are numbered from 0; check the data or the declared range."
+        if observed
+        else "Ids and codes must lie in the declared range: widen it (and the embedding) or check the data."
     )
+    return BnnError(f"'{var}' in {source} holds {value} at {at}, outside its range {shown}.", where, hint=hint)
 
 
 # ---------------------------------------------------------------- GP sizes

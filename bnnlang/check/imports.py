@@ -60,7 +60,7 @@ def resolve_imports(program: t.Program, model_dir: Path | None) -> dict[str, Pri
         modname = ".".join(item.module)
         loc = program.at(item.span)
         path = module_file(item.module, model_dir)
-        if path is None or not path.is_file():
+        if path is None or not _is_file(path):
             raise net_msg.no_module(loc, modname, available_modules(model_dir))
         root = module_root(item.module, model_dir)
         if root is not None and not path.resolve().is_relative_to(root.resolve()):
@@ -75,6 +75,14 @@ def resolve_imports(program: t.Program, model_dir: Path | None) -> dict[str, Pri
                 raise net_msg.no_such_prior(program.at(name.span), modname, name.id, defs)
             resolved[name.id] = PriorSource(modname, defs[name.id], module)
     return resolved
+
+
+def _is_file(path: Path) -> bool:
+    """Path.is_file, and False for a name the file system refuses (too long: an OSError before Python 3.12)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def _module_text(path: Path, modname: str, loc: Location) -> str:

@@ -56,6 +56,18 @@ def not_choice(where: Location, kind: str, name: str, choices: Iterable[str]) ->
     return error_at(where, f"{kind}'s {name} is one of: {', '.join(choices)}.", f"Write `{name} = {choices[0]}`.")
 
 
+def prior_without_arrays(where: Location, kind: str, role: str, roles: list[str]) -> BnnError:
+    has = f"it samples only: {', '.join(roles)}" if roles else "it samples nothing"
+    hint = "Remove it" + (", or write `layernorm(affine = true)`" if kind == "layernorm" else "") + "."
+    return error_at(where, f"This {role} prior would do nothing: layer '{kind}' has no {role} ({has}).", hint)
+
+
+def sizes_positional(where: Location, kind: str, signature: str) -> BnnError:
+    return error_at(
+        where, f"{kind} takes its sizes as positional arguments.", f"Write `{signature}`, e.g. `{kind}(4, 10)`."
+    )
+
+
 def no_priors(where: Location, kind: str) -> BnnError:
     return error_at(
         where,
@@ -124,7 +136,8 @@ def reshape_sizes(where: Location, shape: Shape, target: tuple[int, ...]) -> Bnn
         n *= s
     return error_at(
         where,
-        f"reshape to {list(target)} holds {n} values per row; what reaches it has shape {_rowless(shape)}.",
+        f"reshape to {list(target)} holds {n} value{'s' if n != 1 else ''} per row; what reaches it has shape "
+        f"{_rowless(shape)}.",
         "The product of the new sizes must equal the product of the old ones.",
     )
 
@@ -138,9 +151,10 @@ def tokens_unbounded(where: Location) -> BnnError:
 
 
 def vocabulary_size(where: Location, declared: Size, tokens: Size) -> BnnError:
+    last = tokens - 1 if isinstance(tokens, int) else f"{tokens}-1"
     return error_at(
         where,
-        f"This embedding has {declared} rows, but the token ids run over 0..{tokens}-1.",
+        f"This embedding has {declared} rows, but the token ids run over 0..{last}.",
         f"Write `embedding({tokens}, D)`, or change the declared range.",
     )
 
@@ -194,6 +208,14 @@ def batchnorm_refused(where: Location) -> BnnError:
         "Batch normalisation is not a layer of bnnlang: it makes each row's prediction depend on the other rows "
         "of its minibatch, which has no meaning in a posterior over a fixed model.",
         "Use `layernorm` (per row, the same for training and prediction); docs/layers.md says why.",
+    )
+
+
+def residual_on_tokens(where: Location) -> BnnError:
+    return error_at(
+        where,
+        "A residual block adds what reaches it to what it gives, and here that is int token ids.",
+        "Put `embedding(V, D)` before the block.",
     )
 
 

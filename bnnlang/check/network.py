@@ -87,6 +87,13 @@ def check_network(env: Env, net: t.Network) -> CheckedNetwork:
     return CheckedNetwork(net, fed.shape, layers, shape.shape, squeeze=len(out) == 1)
 
 
+def _sites(item) -> list[Site]:
+    """Every site of a layer or a block's layers."""
+    if isinstance(item, Residual):
+        return [s for inner in item.layers for s in _sites(inner)]
+    return list(item.sites)
+
+
 def _token_count(bound: tuple[Size, Size] | None) -> Size | None:
     """V for ids declared `in 0..V-1` (or `in 0..9`: 10); None when the range does not start at 0."""
     if bound is None or bound[0] != 0:
@@ -154,13 +161,22 @@ class _Layers:
             if kind.expand is not None:
                 block = t.Layer("residual", layers=kind.expand(call), has_body=True, span=layer.span)
                 out.append(self._residual(block, path, flow, fixed, skip=False))
+                self._priors_fit(layer, {s.role for item in out[-1].layers for s in _sites(item)})
                 flow = Flow(built.out_shape)
                 continue
+            self._priors_fit(layer, {s.role for s in built.sites})
             priors = self._layer_priors(layer)
             sites = [replace(s, prior=self._prior_use(priors.get(s.role), s)) for s in built.sites]
             out.append(Layer(path, layer.kind, call.args, flow.shape, built.out_shape, sites, fixed))
             flow = Flow(built.out_shape)
         return out, flow
+
+    def _priors_fit(self, layer: t.Layer, roles: set[str]) -> None:
+        """A prior in a layer's body must have arrays of its role to act on: one that would do nothing is
+        refused (a network's `default` priors apply where they fit and are never refused)."""
+        for pa in layer.priors:
+            if pa.role in PRIOR_ROLES and pa.role not in roles:
+                raise layer_msg.prior_without_arrays(self.ex.at(pa.span), layer.kind, pa.role, sorted(roles))
 
     def _call(self, kind: LayerKind, layer: t.Layer, flow: Flow) -> Call:
         """The layer's arguments bound to the kind's, each checked for its kind of value."""
@@ -178,6 +194,8 @@ class _Layers:
             given.update({a.name: v for a, v in zip(kind.args, layer.args)})
         names = [a.name for a in kind.args]
         for kw in layer.kwargs:
+            if variadic and kw.name == kind.args[0].name:
+                raise layer_msg.sizes_positional(ex.at(kw.span), name, kind.signature())
             if kw.name not in names:
                 raise layer_msg.no_such_argument(ex.at(kw.span), name, kw.name, names, kind.signature())
             if kw.name in given:
@@ -270,6 +288,8 @@ class _Layers:
             raise net_msg.block_holds_layers_only(self.ex.at(layer.span), "residual")
         if not layer.layers:
             raise net_msg.empty_residual(self.ex.at(layer.span))
+        if skip and flow.base != "real":  # the sum would add token ids to values (and the block ends real)
+            raise layer_msg.residual_on_tokens(self.ex.at(layer.span))
         inner, inner_flow = self.check(layer.layers, flow, path + ".", fixed)
         if skip and inner_flow.shape != flow.shape:
             if len(flow.shape) == 1 and len(inner_flow.shape) == 1:

@@ -167,6 +167,9 @@ class Emitter:
         self.emit("    python this_file.py data.npz    # NUTS with the model's infer settings")
         self.emit('"""')
         self.emit()
+        if _uses_windows(m):
+            self.emit("import itertools")
+            self.emit()
         self.emit("import jax")
         self.emit("import jax.numpy as jnp")
         self.emit("import numpyro")
@@ -468,6 +471,16 @@ def _network_calls(node, networks: dict[str, CheckedNetwork]) -> list[t.Call]:
 def generate(model: CheckedModel) -> str:
     """The NumPyro program for a checked model, as Python source."""
     return Emitter(model).program()
+
+
+def _uses_windows(m: CheckedModel) -> bool:
+    """Whether a layer's helpers gather windows (convolutions, pools), which need itertools."""
+    return any(
+        "itertools." in h
+        for net in m.networks.values()
+        for layer in _all_layers(net.layers)
+        for h in LAYERS[layer.kind].helpers
+    )
 
 
 def _all_layers(layers: list) -> list[Layer]:

@@ -194,6 +194,30 @@ def function_prior() -> None:
     write_csv("fitted_prior.csv", {"x": x, "y": np.sin(3 * x) + 0.1 * np.random.default_rng(12).standard_normal(20)})
 
 
+def order_sequences(n: int, rng: np.random.Generator, vocab: int = 12, steps: int = 10) -> dict[str, np.ndarray]:
+    """Token sequences over ids 0..vocab-1, each holding the markers 1 and 2 once; the label says whether 1 comes
+    before 2. Which tokens are present says nothing: only their order does, so a model needs positions."""
+    tokens = rng.integers(3, vocab, size=(n, steps))
+    for row in tokens:
+        i, j = rng.choice(steps, size=2, replace=False)
+        row[i], row[j] = 1, 2
+    first = np.argmax(tokens == 1, axis=1) < np.argmax(tokens == 2, axis=1)
+    return {f"tokens.{t}": tokens[:, t] for t in range(steps)} | {"y": first.astype(np.int64)}
+
+
+def sequence_order() -> None:
+    """Training and test rows use ids 0..11 of the declared 0..15; the OOD rows are made of ids 12..15 (and the two
+    markers), which no training row holds, so their embeddings stay at the prior."""
+    rng = np.random.default_rng(8)
+    write_csv("sequence_order.csv", order_sequences(600, rng))
+    write_csv("sequence_order_test.csv", order_sequences(400, rng))
+    ood = order_sequences(200, rng)
+    for t in range(10):
+        col = ood[f"tokens.{t}"]
+        ood[f"tokens.{t}"] = np.where(col > 2, 12 + col % 4, col)
+    write_csv("sequence_order_ood.csv", ood)
+
+
 def main() -> None:
     regression_1d()
     classification_binary()
@@ -207,6 +231,7 @@ def main() -> None:
     gp_classification()
     dkl_step()
     function_prior()
+    sequence_order()
 
 
 if __name__ == "__main__":

@@ -54,8 +54,11 @@ def _number(n: int, span: t.Span) -> t.Number:
 
 
 def _layer(kind: str, node: t.Layer, *args: t.Expr, **kwargs: t.Expr) -> t.Layer:
+    """A layer of the block, with the transformer's weight and bias priors (any other role is refused at the
+    transformer, which has no such arrays)."""
     kw = tuple(t.KwArg(k, v, node.span) for k, v in kwargs.items())
-    return t.Layer(kind, tuple(args), kw, bool(args or kw), node.priors, (), bool(node.priors), node.span)
+    priors = tuple(p for p in node.priors if p.role in ("weight", "bias"))
+    return t.Layer(kind, tuple(args), kw, bool(args or kw), priors, (), bool(priors), node.span)
 
 
 def _transformer_build(call: Call) -> Built:

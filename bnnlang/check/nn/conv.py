@@ -1,5 +1,6 @@
 """`conv1d` and `conv2d`: convolutions over the steps of a sequence `[T, C]` or the pixels of an image
-`[H, W, C]`, channels last, compiled to `jax.lax.conv_general_dilated`.
+`[H, W, C]`, channels last, compiled to a matrix product over gathered windows (`windows.py` says why not
+`jax.lax.conv_general_dilated`).
 
 Kernels are square and strides equal along both image axes. A kernel's weight is `[k, C_in / groups, filters]`
 (`[k, k, C_in / groups, filters]` in 2-D); its `fan_in` is what one output sums over (k x C_in / groups, k^2 x ...
@@ -12,6 +13,7 @@ from __future__ import annotations
 from .. import layer_messages as msg
 from ..model import Layer
 from .base import ACTIVATION_NAMES, Arg, Built, Call, LayerKind, activate, known, need_rank, param, weight_bias
+from .windows import CONV, TAPS
 
 ARGS = (
     Arg("filters", "count"),
@@ -24,7 +26,6 @@ ARGS = (
 )
 _AXES = {1: ("step",), 2: ("row", "column")}
 _KERNEL_AXES = {1: ("kernel",), 2: ("kernel_row", "kernel_column")}  # ArviZ dims: one name per axis
-_NUMBERS = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC")}
 
 
 def out_length(call: Call, length: int, window: int, stride: int, padding: str, axis: str) -> int:
@@ -43,7 +44,7 @@ def _builder(dims: int):
         need_rank(
             call,
             (dims + 1,),
-            f"a {'sequence [rows, steps, channels]' if dims == 1 else 'image [rows, height, width, channels]'}",
+            "a sequence [rows, steps, channels]" if dims == 1 else "an image [rows, height, width, channels]",
         )
         shape = known(call, call.in_shape)
         a = call.args
@@ -69,14 +70,9 @@ def _builder(dims: int):
 def _coder(dims: int):
     def code(layer: Layer, h: str) -> list[str]:
         a = layer.args
-        weight = param(layer, "weight")
-        # the input in the kernel's dtype: conv_general_dilated refuses to mix them (float32 data with float64
-        # weights under `bnnc run --x64`), where `@` promotes
         conv = (
-            f"jax.lax.conv_general_dilated({h}.astype({weight}.dtype), {weight}, "
-            f"window_strides={(a['stride'],) * dims}, "
-            f'padding="{str(a["padding"]).upper()}", rhs_dilation={(a["dilation"],) * dims}, '
-            f"dimension_numbers={_NUMBERS[dims]}, feature_group_count={a['groups']})"
+            f'_conv({h}, {param(layer, "weight")}, stride={a["stride"]}, padding="{str(a["padding"]).upper()}", '
+            f"dilation={a['dilation']}, groups={a['groups']})"
         )
         bias = param(layer, "bias")
         return [f"{h} = {activate(a['activation'], f'{conv} + {bias}')}"]
@@ -91,6 +87,7 @@ CONV1D = LayerKind(
     ARGS,
     _builder(1),
     _coder(1),
+    helpers=(TAPS, CONV),
     takes_priors=True,
 )
 CONV2D = LayerKind(
@@ -100,5 +97,6 @@ CONV2D = LayerKind(
     ARGS,
     _builder(2),
     _coder(2),
+    helpers=(TAPS, CONV),
     takes_priors=True,
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..model import Layer
 from .base import Arg, Built, Call, LayerKind, known, need_rank
 from .conv import out_length
+from .windows import POOL, TAPS
 
 ARGS = (
     Arg("window", "count"),
@@ -25,26 +26,12 @@ def _build(call: Call) -> Built:
     return Built(out + shape[-1:])
 
 
-def _window(layer: Layer) -> tuple[str, str, str]:
+def _code(layer: Layer, h: str) -> list[str]:
     a, dims = layer.args, len(layer.in_shape) - 1
     stride = a["stride"] or a["window"]
-    return (
-        str((1,) + (a["window"],) * dims + (1,)),
-        str((1,) + (stride,) * dims + (1,)),
-        f'"{str(a["padding"]).upper()}"',
-    )
-
-
-def _max_code(layer: Layer, h: str) -> list[str]:
-    window, strides, padding = _window(layer)
-    return [f"{h} = jax.lax.reduce_window({h}, -jnp.inf, jax.lax.max, {window}, {strides}, {padding})"]
-
-
-def _avg_code(layer: Layer, h: str) -> list[str]:
-    window, strides, padding = _window(layer)
-    total = f"jax.lax.reduce_window({{}}, 0.0, jax.lax.add, {window}, {strides}, {padding})"
-    # the number of real (unpadded) values under each window
-    return [f"{h} = {total.format(h)} / {total.format(f'jnp.ones_like({h})')}"]
+    padding = str(a["padding"]).upper()
+    kind = layer.kind.removesuffix("pool")
+    return [f'{h} = _pool({h}, {a["window"]}, {stride}, "{padding}", {dims}, "{kind}")']
 
 
 def _global_build(call: Call) -> Built:
@@ -62,7 +49,8 @@ MAXPOOL = LayerKind(
     "the window.",
     ARGS,
     _build,
-    _max_code,
+    _code,
+    helpers=(TAPS, POOL),
 )
 AVGPOOL = LayerKind(
     "avgpool",
@@ -70,7 +58,8 @@ AVGPOOL = LayerKind(
     "the values inside the input.",
     ARGS,
     _build,
-    _avg_code,
+    _code,
+    helpers=(TAPS, POOL),
 )
 GLOBALAVGPOOL = LayerKind(
     "globalavgpool",
