@@ -285,3 +285,6 @@ def test_digits_cnn_tables(quick_suite):
     assert bayes["accuracy"] > DIGITS_ACCURACY_FLOOR and partial["accuracy"] > DIGITS_ACCURACY_FLOOR
     assert bayes["draws"] > 1 and map_["draws"] == 1
     assert bayes["nll"] < map_["nll"] + DIGITS_NLL_TOLERANCE, (bayes["nll"], map_["nll"])
+    # the posterior's mutual information flags shuffled digits better than MAP's entropy (full run: 1.000 against
+    # 0.923; quick: 0.982 against 0.932)
+    assert bayes["auroc_shuffled"] > map_["auroc_shuffled"], (bayes["auroc_shuffled"], map_["auroc_shuffled"])
