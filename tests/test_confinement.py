@@ -563,6 +563,7 @@ GENERATOR = "\n".join(
         "check/distributions.py",
         "check/settings.py",
         "check/backends.py",
+        *(str(p.relative_to(PACKAGE)) for p in sorted((PACKAGE / "check" / "nn").glob("*.py"))),  # layers' code
     )
 )
 GENERATOR_WORDS = set(WORD.findall(GENERATOR))
@@ -739,7 +740,7 @@ def test_data_named_like_numpyros_own_arguments_is_refused(name: str, tmp_path: 
 # ================================================================ 3. reports escape everything
 
 ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "main", "h1", "h2", "h3", "p", "div", "b"}
-ALLOWED_TAGS |= {"table", "tr", "th", "td", "details", "summary", "figure", "img", "figcaption", "pre"}
+ALLOWED_TAGS |= {"table", "tr", "th", "td", "details", "summary", "figure", "img", "figcaption", "pre", "ul", "li"}
 ALLOWED_ATTRS = {"lang", "charset", "name", "content", "class", "id", "alt", "src"}
 
 

@@ -15,7 +15,8 @@ import re
 # Names the generated program binds at module level, imports, or reads as builtins.
 GENERATED_NAMES = frozenset(
     """jax jnp numpyro dist tinygp np math sys model main noncentered DATA DIM_ARGS DETERMINISTIC GP_NORMAL
-    STANDARDIZED NONCENTERED INFER int float len range sorted KeyError TypeError ValueError""".split()
+    STANDARDIZED NONCENTERED INFER int float len range sorted KeyError TypeError ValueError
+    itertools max slice sum tuple zip bool""".split()
 ) | frozenset(keyword.kwlist)
 
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
