@@ -108,6 +108,14 @@ class Residual:
     out_shape: Shape = ()  # a concat block's joined shape (the others keep the shape that reaches them)
 
 
+def flat_layers(items: list) -> list[Layer]:
+    """Every layer of `items`, blocks' (`Residual`) included, in order."""
+    out: list[Layer] = []
+    for item in items:
+        out += flat_layers(item.layers) if isinstance(item, Residual) else [item]
+    return out
+
+
 @dataclass
 class CheckedNetwork:
     node: t.Network
@@ -127,15 +135,7 @@ class CheckedNetwork:
 
     def param_layers(self) -> list[Layer]:
         """Every layer with sampled sites, blocks' included, in order."""
-        out: list[Layer] = []
-        stack = list(reversed(self.layers))
-        while stack:
-            layer = stack.pop()
-            if isinstance(layer, Layer) and layer.sites:
-                out.append(layer)
-            elif isinstance(layer, Residual):
-                stack.extend(reversed(layer.layers))
-        return out
+        return [layer for layer in flat_layers(self.layers) if layer.sites]
 
     def dense_layers(self) -> list[Layer]:
         return [layer for layer in self.param_layers() if layer.kind == "dense"]

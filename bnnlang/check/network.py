@@ -17,7 +17,7 @@ from . import network_messages as net_msg
 from .distributions import ACTIVATIONS, PRIOR_ROLES
 from .env import Entry, Env, Kind, PriorSource
 from .exprs import Exprs, Signature, broadcast
-from .model import CheckedNetwork, Layer, PriorUse, Residual, Shape, Site, Size
+from .model import CheckedNetwork, Layer, PriorUse, Residual, Shape, Site, Size, flat_layers
 from .nn import BLOCKS, LAYERS, REQUIRED, Call, LayerKind
 
 FAN_SCOPE = ("fan_in", "fan_out")
@@ -87,13 +87,6 @@ def check_network(env: Env, net: t.Network) -> CheckedNetwork:
     return CheckedNetwork(net, fed.shape, layers, shape.shape, squeeze=len(out) == 1)
 
 
-def _sites(item) -> list[Site]:
-    """Every site of a layer or a block's layers."""
-    if isinstance(item, Residual):
-        return [s for inner in item.layers for s in _sites(inner)]
-    return list(item.sites)
-
-
 def _token_count(bound: tuple[Size, Size] | None) -> Size | None:
     """V for ids declared `in 0..V-1` (or `in 0..9`: 10); None when the range does not start at 0."""
     if bound is None or bound[0] != 0:
@@ -161,7 +154,7 @@ class _Layers:
             if kind.expand is not None:
                 block = t.Layer("residual", layers=kind.expand(call), has_body=True, span=layer.span)
                 out.append(self._residual(block, path, flow, fixed, skip=False))
-                self._priors_fit(layer, {s.role for item in out[-1].layers for s in _sites(item)})
+                self._priors_fit(layer, {s.role for inner in flat_layers(out[-1].layers) for s in inner.sites})
                 flow = Flow(built.out_shape)
                 continue
             self._priors_fit(layer, {s.role for s in built.sites})

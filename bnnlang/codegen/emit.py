@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from ..check.backends import DEFAULT_BACKEND
 from ..check.distributions import DISTRIBUTIONS, FUNCTIONS
-from ..check.model import CheckedModel, CheckedNetwork, Layer, Residual, Shape, Site, Size
+from ..check.model import CheckedModel, CheckedNetwork, Residual, Shape, Site, Size, flat_layers
 from ..check.nn import LAYERS
 from ..check.settings import defaults
 from ..syntax import tree as t
@@ -167,9 +167,6 @@ class Emitter:
         self.emit("    python this_file.py data.npz    # NUTS with the model's infer settings")
         self.emit('"""')
         self.emit()
-        if _uses_windows(m):
-            self.emit("import itertools")
-            self.emit()
         self.emit("import jax")
         self.emit("import jax.numpy as jnp")
         self.emit("import numpyro")
@@ -231,7 +228,7 @@ class Emitter:
         """Functions that layers' code calls (attention, position codes), once each, in the order first used."""
         helpers: list[str] = []
         for net in self.m.networks.values():
-            for layer in _all_layers(net.layers):
+            for layer in flat_layers(net.layers):
                 helpers += [h for h in LAYERS[layer.kind].helpers if h not in helpers]
         for helper in helpers:
             self.emit()
@@ -471,24 +468,6 @@ def _network_calls(node, networks: dict[str, CheckedNetwork]) -> list[t.Call]:
 def generate(model: CheckedModel) -> str:
     """The NumPyro program for a checked model, as Python source."""
     return Emitter(model).program()
-
-
-def _uses_windows(m: CheckedModel) -> bool:
-    """Whether a layer's helpers gather windows (convolutions, pools), which need itertools."""
-    return any(
-        "itertools." in h
-        for net in m.networks.values()
-        for layer in _all_layers(net.layers)
-        for h in LAYERS[layer.kind].helpers
-    )
-
-
-def _all_layers(layers: list) -> list[Layer]:
-    """Every layer, blocks' included, in order."""
-    out: list[Layer] = []
-    for layer in layers:
-        out += _all_layers(layer.layers) if isinstance(layer, Residual) else [layer]
-    return out
 
 
 def _shapes_along(layers: list) -> list[Shape]:

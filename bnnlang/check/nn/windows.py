@@ -12,6 +12,8 @@ from __future__ import annotations
 TAPS = '''def _taps(h, k, stride, padding, dilation, dims, fill=0.0):
     """The k ** dims strided views of h [rows, *sizes, C] that a window of k taps (`dilation` apart along each
     of the `dims` axes) reads, each [rows, *out, C]. "SAME" pads as TensorFlow and lax.conv do, with `fill`."""
+    import itertools  # here, not at the top: only programs with windows need it
+
     span = dilation * (k - 1) + 1
     sizes = h.shape[1 : 1 + dims]
     if padding == "SAME":
